@@ -1,0 +1,1 @@
+"""Sources -> records: readers, chunking, summarising, classifying, extraction, workers."""

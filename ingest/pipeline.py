@@ -1,0 +1,289 @@
+"""Build or update a KB version: read -> chunk -> embed -> extract -> write.
+
+The stages (ingest.stages) are plain functions; this module runs them with an engine and
+merges their output into one new version. Vectors and extractions of passages whose id (a
+content hash) already exists in the previous version are reused, so an update re-embeds only
+what changed and gives the same KB as a full rebuild.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb.config import DEFAULT_EMBEDDER, ChunkSettings
+from kb.errors import KBError
+from kb.records import Document, Passage
+from kb.store import VECTORS_NAME, KnowledgeBase, Version
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]  # stage, done, total
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    embedder: str = DEFAULT_EMBEDDER
+    chunking: ChunkSettings = field(default_factory=ChunkSettings)
+    graph_seeds: Path | None = None  # corpora/graph; None: no curated graph
+    graph_files: tuple[Path, ...] = ()  # user rule files (--graph FILE)
+    extract: bool = True
+    engine: str = "local"
+
+
+def default_graph_seeds() -> Path | None:
+    """corpora/graph next to the source tree, or in the working directory."""
+    here = Path(__file__).resolve().parent.parent / "corpora" / "graph"
+    for cand in (Path("corpora/graph"), here):
+        if (cand / "hetionet_nodes.tsv").exists():
+            return cand
+    return None
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    pass
+
+
+class LocalEngine:
+    """Runs stages in this process, batch after batch."""
+
+    name = "local"
+
+    def map(self, fn: Callable[..., Any], batches: Sequence[Any], *args: Any) -> list[Any]:
+        return [fn(b, *args) for b in batches]
+
+
+def _batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def build(
+    sources: Sequence[Path | str],
+    kb_root: Path | str,
+    options: BuildOptions | None = None,
+    *,
+    embedder: Any = None,
+    progress: Progress | None = None,
+    update: bool = False,
+) -> dict[str, Any]:
+    """Build a new version from `sources`; returns the build report (DESIGN §1 keys)."""
+    from ingest import stages
+    from ingest.chunking import Chunker
+    from ingest.readers import discover
+    from kb.embedder import make_embedder
+
+    options = options or BuildOptions()
+    progress = progress or _noop
+    t0 = time.perf_counter()
+    kb = KnowledgeBase(kb_root)
+    engine = LocalEngine()
+
+    with kb.writer_lock():
+        previous: Version | None = None
+        if kb.exists():
+            try:
+                previous = kb.current()
+            except KBError as exc:
+                if update:
+                    raise
+                log.warning("previous version unreadable, building from scratch: %s", exc)
+        elif update:
+            log.info("no KB at %s yet: update builds it from scratch", kb.root)
+
+        embedder = embedder or make_embedder(options.embedder)
+        if previous is not None and update and previous.embedder.get("model") != embedder.model_id:
+            raise KBError(f"{kb.root} was built with embedder {previous.embedder.get('model')!r}, "
+                          f"not {embedder.model_id!r}: rebuild with `medkb build`")
+
+        # 1. read
+        files, missing = discover([Path(s) for s in sources])
+        failed: list[dict[str, str]] = [{"source": s, "error": e} for s, e in missing]
+        read = stages.ReadResult()
+        for i, batch in enumerate(_batches(files, 8)):
+            r = stages.read_batch(batch)
+            read.documents.extend(r.documents)
+            read.failed.extend(r.failed)
+            read.source_hashes.update(r.source_hashes)
+            progress("read", min((i + 1) * 8, len(files)), len(files))
+        failed.extend(read.failed)
+        docs: list[tuple[Document, str]] = []
+        seen: set[str] = set()
+        for doc, origin in read.documents:
+            if doc.doc_id not in seen and doc.text.strip():
+                seen.add(doc.doc_id)
+                docs.append((doc, origin))
+
+        # 2. chunk
+        chunker = Chunker(options.chunking, tokenizer=embedder.tokenizer())
+        per_doc: list[list[Passage]] = []
+        for i, batch in enumerate(_batches([d for d, _ in docs], 64)):
+            per_doc.extend(stages.chunk_batch(batch, chunker))
+            progress("chunk", min((i + 1) * 64, len(docs)), len(docs))
+        passages: list[Passage] = []
+        seen_p: set[str] = set()
+        for plist in per_doc:
+            for p in plist:
+                if p.passage_id in seen_p:
+                    continue
+                seen_p.add(p.passage_id)
+                passages.append(_with_ordinal(p, len(passages)))
+
+        # 3. embed (reusing vectors of unchanged passages)
+        vectors, reused = _embed(passages, embedder, previous, progress)
+
+        # 4. extract entities and relations; the graph
+        entities_n = edges_n = 0
+        mentions: list[tuple] = []
+        graph = None
+        if options.extract and options.graph_seeds is not None:
+            graph, mentions, entities_n, edges_n = _extract_and_graph(
+                passages, options, previous, progress)
+
+        # 5. write
+        writer = kb_writer(kb)
+        try:
+            writer.add_documents(docs)
+            writer.add_passages(passages)
+            writer.add_mentions(mentions)
+            from kb.vectors import FaissIndex
+
+            FaissIndex.build(vectors).save(writer.path(VECTORS_NAME))
+            _write_sparse(passages, writer)
+            if graph is not None:
+                graph.save(writer.path("graph.json"))
+            delta = _delta(previous, docs)
+            seconds = round(time.perf_counter() - t0, 3)
+            report = {
+                "documents": len(docs), "passages": len(passages),
+                "entities": entities_n, "edges": edges_n, "failed": failed,
+                "embedded": len(passages) - reused, "reused_vectors": reused,
+                **delta, "seconds": seconds,
+            }
+            writer.write_json("report.json", report)
+            manifest = {
+                "embedder": {"model": embedder.model_id, "dim": int(vectors.shape[1]),
+                             "precision": embedder.precision},
+                "chunking": {"chunk_tokens": options.chunking.chunk_tokens,
+                             "overlap_tokens": options.chunking.overlap_tokens},
+                "counts": {"documents": len(docs), "passages": len(passages),
+                           "entities": entities_n, "edges": edges_n},
+                "sources": dict(sorted(read.source_hashes.items())),
+                "parent": previous.id if previous else None,
+                "engine": engine.name,
+                "tools": _tool_versions(),
+            }
+            version = writer.publish(manifest)
+        except BaseException:
+            writer.abort()
+            raise
+    report = {"kb_version": version.id, **report}
+    report["seconds"] = round(time.perf_counter() - t0, 3)
+    return report
+
+
+def _write_sparse(passages: list[Passage], writer: Any) -> None:
+    """The BM25 index (kb.sparse), rows = passage ordinals like the vector index."""
+    try:
+        from kb.sparse import SparseIndex
+    except ImportError:
+        return
+    SparseIndex.build([p.text for p in passages]).save(writer.path("bm25"))
+
+
+def kb_writer(kb: KnowledgeBase) -> Any:
+    from kb.store import VersionWriter
+
+    return VersionWriter(kb)
+
+
+def _with_ordinal(p: Passage, ordinal: int) -> Passage:
+    from dataclasses import replace
+
+    return replace(p, ordinal=ordinal)
+
+
+def _embed(passages: list[Passage], embedder: Any, previous: Version | None,
+           progress: Progress) -> tuple[np.ndarray, int]:
+    dim = embedder.dim
+    vectors = np.zeros((len(passages), dim), dtype=np.float32)
+    todo = list(range(len(passages)))
+    reused = 0
+    if previous is not None and previous.embedder.get("model") == embedder.model_id \
+            and previous.embedder.get("dim") == dim:
+        old_ids = {pid: i for i, pid in enumerate(previous.passage_ids())}
+        hits = [(i, old_ids[p.passage_id]) for i, p in enumerate(passages) if p.passage_id in old_ids]
+        if hits:
+            old = previous.vectors().reconstruct_all()
+            for new_i, old_i in hits:
+                vectors[new_i] = old[old_i]
+            done = {i for i, _ in hits}
+            todo = [i for i in todo if i not in done]
+            reused = len(hits)
+    total = len(todo)
+    state = {"done": 0}
+
+    def tick(n: int) -> None:
+        state["done"] += n
+        progress("embed", state["done"], total)
+
+    if todo:
+        progress("embed", 0, total)
+        vectors[todo] = embedder.embed([passages[i].text for i in todo], progress=tick)
+    return vectors, reused
+
+
+def _extract_and_graph(passages: list[Passage], options: BuildOptions, previous: Version | None,
+                       progress: Progress) -> tuple[Any, list[tuple], int, int]:
+    from ingest import stages
+    from ingest.curated import load_curated
+    from ingest.vocabulary import Vocabulary
+    from kb.graph import KnowledgeGraph
+
+    assert options.graph_seeds is not None
+    progress("graph", 0, 1)
+    entities, curated_edges = load_curated(options.graph_seeds, list(options.graph_files))
+    vocab = Vocabulary.from_entities(entities)
+    progress("graph", 1, 1)
+    mentions: list[tuple] = []
+    lit_edges: list[Any] = []
+    batches = _batches(passages, 256)
+    for i, batch in enumerate(batches):
+        m, e = stages.extract_batch(batch, vocab)
+        mentions.extend(m)
+        lit_edges.extend(e)
+        progress("extract", min((i + 1) * 256, len(passages)), len(passages))
+    graph = KnowledgeGraph.build(entities, list(curated_edges) + lit_edges)
+    n_entities, n_edges = graph.counts()
+    return graph, mentions, n_entities, n_edges
+
+
+def _delta(previous: Version | None, docs: list[tuple[Document, str]]) -> dict[str, int]:
+    """added / changed / removed / unchanged documents, keyed by their source."""
+    if previous is None:
+        return {"added": len(docs), "changed": 0, "removed": 0, "unchanged": 0}
+    old = {row[0]: row[1] for row in previous.db.execute("SELECT source, doc_id FROM documents")}
+    new = {d.source: d.doc_id for d, _ in docs}
+    added = sum(1 for s in new if s not in old)
+    removed = sum(1 for s in old if s not in new)
+    changed = sum(1 for s, i in new.items() if s in old and old[s] != i)
+    unchanged = sum(1 for s, i in new.items() if old.get(s) == i)
+    return {"added": added, "changed": changed, "removed": removed, "unchanged": unchanged}
+
+
+def _tool_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("medkb", "sentence-transformers", "torch", "faiss-cpu", "networkx",
+                "langchain-text-splitters", "pymupdf"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out

@@ -1,0 +1,74 @@
+"""Ingest stages: plain functions over batches, so any engine (local, Ray) can run them.
+
+Each stage takes a batch and returns plain records; none touches the KB on disk. The writer
+(ingest.pipeline) merges their output into a version.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from kb.errors import MedKBError
+from kb.fsutil import file_sha256
+from kb.records import Document, Passage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReadResult:
+    documents: list[tuple[Document, str]] = field(default_factory=list)  # (doc, origin file)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    source_hashes: dict[str, str] = field(default_factory=dict)
+
+
+def read_batch(paths: Sequence[Path]) -> ReadResult:
+    """Read files into documents; a file that fails is reported, never fatal."""
+    from ingest.readers import read_source
+
+    out = ReadResult()
+    for path in paths:
+        origin = str(path)
+        try:
+            digest = file_sha256(path)
+            docs = list(read_source(path))
+        except MedKBError as exc:
+            out.failed.append({"source": origin, "error": str(exc)})
+            continue
+        except Exception as exc:  # a reader bug must not take the build down
+            log.debug("reader crashed on %s\n%s", origin, traceback.format_exc())
+            out.failed.append({"source": origin, "error": f"{origin}: {type(exc).__name__}: {exc}"})
+            continue
+        out.source_hashes[origin] = digest
+        out.documents.extend((d, origin) for d in docs)
+    return out
+
+
+def chunk_batch(docs: Sequence[Document], chunker: Any) -> list[list[Passage]]:
+    """Passages per document (ordinals are assigned by the writer)."""
+    return [chunker.chunk(d) for d in docs]
+
+
+def embed_batch(texts: Sequence[str], embedder: Any, progress: Any = None) -> np.ndarray:
+    return embedder.embed(list(texts), progress=progress)
+
+
+def extract_batch(passages: Sequence[Passage], vocabulary: Any) -> tuple[list[tuple], list[Any]]:
+    """Entity mentions (ordinal, entity_id, start, end, negated, hedged) in document
+    coordinates, and literature relation edges, for a batch of passages."""
+    from ingest.relations import extract_relations
+
+    mentions: list[tuple] = []
+    edges: list[Any] = []
+    for p in passages:
+        found = vocabulary.find(p.text)
+        mentions.extend((p.ordinal, m.entity_id, p.start + m.start, p.start + m.end,
+                         m.negated, m.hedged) for m in found)
+        edges.extend(extract_relations(p, found))
+    return mentions, edges

@@ -1,0 +1,450 @@
+"""Entity linking: the graph's names and synonyms -> ids, found in text with their negation.
+
+One Aho-Corasick automaton (pyahocorasick) over case-folded names and their variants
+(plurals, possessives, British spellings, common abbreviations) finds every candidate in one
+pass; candidates must sit on word boundaries, and the longest wins where they overlap.
+Mentions are flagged negated or hedged NegEx-style, within their sentence.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ahocorasick
+
+from kb.errors import KBError
+from kb.graph import name_rank, normalise_name
+from kb.records import Entity
+
+FORMAT = "medkb-vocabulary"
+FORMAT_VERSION = 1
+
+# Abbreviation -> the name (or synonym) of the entity it stands for. Matched case-sensitively,
+# with an optional plural "s"; entries whose target is not in the vocabulary are ignored.
+ABBREVIATIONS: dict[str, str] = {
+    "T2DM": "type 2 diabetes mellitus", "T2D": "type 2 diabetes mellitus",
+    "T1DM": "type 1 diabetes mellitus", "T1D": "type 1 diabetes mellitus",
+    "DM": "diabetes mellitus", "GDM": "gestational diabetes", "DKA": "diabetic ketoacidosis",
+    "HTN": "hypertension", "CKD": "chronic kidney disease", "ESRD": "end stage renal disease",
+    "AKI": "acute kidney failure", "MI": "myocardial infarction",
+    "AMI": "acute myocardial infarction", "CAD": "coronary artery disease",
+    "CHD": "coronary artery disease", "CHF": "congestive heart failure",
+    "HF": "congestive heart failure", "AF": "atrial fibrillation", "AFib": "atrial fibrillation",
+    "DVT": "deep vein thrombosis", "PE": "pulmonary embolism", "COPD": "chronic obstructive pulmonary disease",
+    "RA": "rheumatoid arthritis", "OA": "osteoarthritis", "MS": "multiple sclerosis",
+    "SLE": "systemic lupus erythematosus", "IBD": "inflammatory bowel disease",
+    "UC": "ulcerative colitis", "IBS": "irritable bowel syndrome",
+    "GERD": "gastroesophageal reflux disease", "GORD": "gastroesophageal reflux disease",
+    "ADHD": "attention deficit hyperactivity disorder", "PTSD": "post-traumatic stress disorder",
+    "OCD": "obsessive-compulsive disorder", "MDD": "major depressive disorder",
+    "ALS": "amyotrophic lateral sclerosis", "AD": "Alzheimer's disease", "PD": "Parkinson's disease",
+    "HIV": "human immunodeficiency virus infectious disease", "AIDS": "acquired immunodeficiency syndrome",
+    "TB": "tuberculosis", "UTI": "urinary tract infection", "HCC": "hepatocellular carcinoma",
+    "NSCLC": "non-small cell lung carcinoma", "SCLC": "small cell lung carcinoma",
+    "CML": "chronic myeloid leukemia", "AML": "acute myeloid leukemia",
+    "CLL": "chronic lymphocytic leukemia", "OSA": "obstructive sleep apnea",
+    "PCOS": "polycystic ovary syndrome", "BPH": "benign prostatic hyperplasia",
+    "NAFLD": "non-alcoholic fatty liver disease", "NASH": "non-alcoholic steatohepatitis",
+    "CVD": "cardiovascular system disease", "HCV": "hepatitis C", "HBV": "hepatitis B",
+    "ARDS": "respiratory distress syndrome", "VTE": "deep vein thrombosis",
+    "NSAID": "NSAIDs", "ACEI": "ACE inhibitors", "ACEi": "ACE inhibitors",
+    "ARB": "Angiotensin receptor blockers", "SSRI": "SSRIs", "MAOI": "MAO inhibitors",
+    "PDE5i": "PDE5 inhibitors", "PPI": "Proton Pump Inhibitors",
+    "MTX": "Methotrexate", "HCTZ": "Hydrochlorothiazide", "5-FU": "Fluorouracil",
+}
+
+# Folded names that are ordinary words, or too vague, to count as a mention on their own.
+STOPLIST: frozenset[str] = frozenset("""
+a an and are as at be but by can do for from had has have he her his i if in into is it its
+me my no not of on or our she so that the their them they this to us was we were what when
+which who will with you your
+aging all also body cold death disease diseases disorder disorders syndrome syndromes
+lesion lesions injury injuries infection infections condition conditions finding findings
+symptom symptoms sign signs abnormality abnormalities complication complications
+mass heat range blood water air light sound sleep cell cells tissue skin bone
+growth development aged
+other others unknown medicine therapy treatment drug drugs agent agents
+""".split()) | frozenset({
+    "birth weight", "body weight", "ideal body weight", "fetal weight", "pain threshold",
+    "signs and symptoms", "ventricular function", "carrier",
+})
+# Very short names are noise unless they are abbreviations we list; these few are not.
+SHORT_WORDS = frozenset({"flu"})
+
+_UK_SPELLINGS = (
+    ("hemorrh", "haemorrh"), ("hemat", "haemat"), ("hemo", "haemo"), ("anemi", "anaemi"),
+    ("leukemi", "leukaemi"), ("ischemi", "ischaemi"), ("edema", "oedema"), ("esophag", "oesophag"),
+    ("tumor", "tumour"), ("diarrhea", "diarrhoea"), ("estrogen", "oestrogen"), ("pediatric", "paediatric"),
+    ("orthopedic", "orthopaedic"), ("fetal", "foetal"), ("celiac", "coeliac"), ("dyspnea", "dyspnoea"),
+    ("apnea", "apnoea"), ("glycemi", "glycaemi"), ("lipidemi", "lipidaemi"), ("kalemi", "kalaemi"),
+    ("natremi", "natraemi"), ("septicemi", "septicaemi"), ("uremi", "uraemi"), ("tumors", "tumours"),
+)
+
+
+@dataclass(frozen=True)
+class Mention:
+    """An entity found in a text: `text == source_text[start:end]`."""
+
+    entity_id: str
+    type: str
+    start: int
+    end: int
+    text: str
+    negated: bool = False
+    hedged: bool = False
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    entity_id: str
+    rank: tuple[int, int, int, str]  # kb.graph.name_rank; origin 2 variant, -1 listed abbreviation
+    exact: tuple[str, ...] = ()  # case-sensitive surfaces (acronyms); empty: any case
+
+
+# --- text folding and sentences -----------------------------------------------------------
+
+_FOLD_TABLE = str.maketrans({c: " " for c in "-\u2010\u2011\u2012\u2013\u2014\u2015\n\r\t"} | {"\u2019": "'"})
+
+
+def fold(text: str) -> str:
+    """Lower case, hyphens and line breaks as spaces; always the same length as `text`."""
+    low = text.lower()
+    if len(low) != len(text):  # a few characters (U+0130) lower-case to two
+        low = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+    return low.translate(_FOLD_TABLE)
+
+
+_SENT_END = re.compile(r"[.!?]+[\"')\]]*(?=\s+)|\n\s*\n|\n(?=\s*[-*\u2022])")
+_NO_SPLIT_AFTER = frozenset(
+    "e.g i.e vs etc al dr mr mrs ms prof fig figs no nos approx ca cf st jr sr inc ref refs eq "
+    "resp mg kg ml vol pp".split())
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence, whitespace trimmed; abbreviations and decimals kept whole."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for m in _SENT_END.finditer(text):
+        end = m.end()
+        if m.group().startswith((".", "!", "?")):
+            word = re.search(r"([\w.]+)\.*$", text[start:m.start() + 1])
+            token = word.group(1).rstrip(".").lower() if word else ""
+            nxt = text[end:end + 3].lstrip()[:1]
+            if token in _NO_SPLIT_AFTER or (len(token) == 1 and token.isalpha()) or (nxt and nxt.islower()):
+                continue
+        _push(text, start, end, spans)
+        start = end
+    _push(text, start, len(text), spans)
+    return spans
+
+
+def _push(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
+    seg = text[start:end]
+    stripped = seg.strip()
+    if stripped:
+        s = start + (len(seg) - len(seg.lstrip()))
+        spans.append((s, s + len(stripped)))
+
+
+# --- negation and hedging (NegEx-style, within the sentence) --------------------------------
+
+_ABBR_DEF = re.compile(r"\(\s*([A-Za-z][A-Za-z0-9\-]{1,9}?)s?\s*\)")
+_WINDOW = 6  # words between a cue and the mention it scopes over
+_NEG_PRE = re.compile(
+    r"\b(no evidence of|no signs? of|no history of|negative for|absence of|free of|"
+    r"ruled out|rules out|without|denies|denied|deny|denying|never|neither|nor|"
+    r"cannot|no|not)\b")
+_NEG_PSEUDO = re.compile(
+    r"(no (significant |statistically significant )?(increase|change|difference|association|"
+    r"correlation|relationship|effect|further|longer|doubt)|not only|not necessarily|"
+    r"not certain|not significantly|without (any )?(difficulty|further)|no matter)\b")
+_NEG_POST = re.compile(
+    r"^[^.;:]{0,40}?\b(was|were|is|are|has been|have been|being)\s+(ruled out|excluded|absent|"
+    r"not (present|seen|found|detected|observed))\b")
+_HEDGE_PRE = re.compile(
+    r"\b(may|might|could|possible|possibly|probable|probably|suspected|suspect|suspicion of|"
+    r"suggests?|suggesting|suggestive of|likely|unlikely|questionable|rule out|whether|"
+    r"potential|potentially|presumed|perhaps)\b")
+_HEDGE_POST = re.compile(
+    r"^[^.;:]{0,40}?\b(cannot be (excluded|ruled out)|is (possible|suspected|likely|unlikely)|"
+    r"was (suspected|considered)|(is|was|were) not excluded)\b")
+_TERMINATOR = re.compile(
+    r"\b(but|however|although|though|except|apart from|aside from|which|who|whereas|yet|"
+    r"because|due to|secondary to|nevertheless)\b|[;:]")
+
+
+def _scoped(prefix: str, cue: re.Pattern[str], pseudo: re.Pattern[str] | None) -> bool:
+    """Whether the last cue in `prefix` reaches the end of it (the mention)."""
+    for m in reversed(list(cue.finditer(prefix))):
+        if pseudo is not None and pseudo.match(prefix, m.start()):
+            continue
+        gap = prefix[m.end():]
+        return not _TERMINATOR.search(gap) and len(gap.split()) <= _WINDOW
+    return False
+
+
+# --- the vocabulary -------------------------------------------------------------------------
+
+class Vocabulary:
+    """Names -> entities. Build with `from_entities`; the automaton is made on first use."""
+
+    def __init__(self, entities: Sequence[Entity], abbreviations: dict[str, str] | None = None) -> None:
+        self._entities = {e.id: e for e in sorted(entities, key=lambda e: e.id)}
+        self._abbreviations = dict(ABBREVIATIONS if abbreviations is None else abbreviations)
+        self._automaton: Any = None
+        self._candidates: list[tuple[_Candidate, ...]] = []
+        self._names: dict[str, list[tuple[tuple[int, int, int, str], str]]] = {}
+
+    @classmethod
+    def from_entities(cls, entities: Iterable[Entity],
+                      abbreviations: dict[str, str] | None = None) -> Vocabulary:
+        vocab = cls(list(entities), abbreviations)
+        vocab._build()
+        return vocab
+
+    def __len__(self) -> int:
+        return len(self._entities)
+
+    @property
+    def entities(self) -> dict[str, Entity]:
+        return self._entities
+
+    # ---- building
+    def _build(self) -> None:
+        table: dict[str, dict[str, _Candidate]] = {}
+        names: dict[str, list[tuple[tuple[int, int, int, str], str]]] = {}
+
+        def put(key: str, eid: str, origin: int, exact: tuple[str, ...] = ()) -> None:
+            key = " ".join(key.split())
+            if not key:
+                return
+            rank = name_rank(origin, self._entities[eid].type, eid)
+            slot = table.setdefault(key, {})
+            old = slot.get(eid)
+            if old is None or (old.exact and not exact) or (bool(old.exact) == bool(exact) and rank < old.rank):
+                slot[eid] = _Candidate(eid, rank, exact)
+
+        for eid, ent in self._entities.items():
+            for origin, surface in [(0, ent.name)] + [(1, s) for s in ent.synonyms]:
+                surface = " ".join(surface.split())
+                names.setdefault(normalise_name(surface), []).append((name_rank(origin, ent.type, eid), eid))
+                if _is_acronym(surface):  # three letters or fewer: only the listed abbreviations
+                    if len(surface) >= 4:
+                        put(fold(surface), eid, origin, (surface, surface + "s"))
+                    continue
+                base = fold(surface)
+                if not _useful(base):
+                    continue
+                put(base, eid, origin)
+                for variant in _variants(base):
+                    if _useful(variant):
+                        put(variant, eid, 2)
+
+        for abbr, target in sorted(self._abbreviations.items()):
+            eid = self._best(names.get(normalise_name(target), []))
+            if eid is None:
+                continue
+            put(fold(abbr), eid, -1, (abbr, abbr + "s"))  # the listed meaning wins
+            names.setdefault(normalise_name(abbr), []).append((name_rank(3, self._entities[eid].type, eid), eid))
+
+        automaton = ahocorasick.Automaton()
+        candidates: list[tuple[_Candidate, ...]] = []
+        for key in sorted(table):
+            cands = tuple(sorted(table[key].values(), key=lambda c: (bool(c.exact), c.rank)))
+            automaton.add_word(key, (len(key), len(candidates)))
+            candidates.append(cands)
+        automaton.make_automaton()
+        self._automaton, self._candidates, self._names = automaton, candidates, names
+
+    @staticmethod
+    def _best(options: list[tuple[tuple[int, int, int, str], str]]) -> str | None:
+        return min(options)[1] if options else None
+
+    # ---- lookups
+    def lookup(self, name: str) -> Entity | None:
+        """The entity with this id, name, synonym or listed abbreviation (case-insensitive)."""
+        if self._automaton is None:
+            self._build()
+        name = name.strip()
+        if name in self._entities:
+            return self._entities[name]
+        if name in self._abbreviations:
+            target = self._best(self._names.get(normalise_name(self._abbreviations[name]), []))
+            if target:
+                return self._entities[target]
+        eid = self._best(self._names.get(normalise_name(name), []))
+        return self._entities[eid] if eid else None
+
+    def find(self, text: str, types: Sequence[str] | None = None) -> list[Mention]:
+        """Non-overlapping mentions in `text`, longest first, in text order."""
+        if self._automaton is None:
+            self._build()
+        folded = fold(text)
+        n = len(folded)
+        raw: list[tuple[int, int, _Candidate]] = []
+        for end_idx, (length, idx) in self._automaton.iter(folded):
+            start, end = end_idx - length + 1, end_idx + 1
+            if (start > 0 and folded[start - 1].isalnum()) or (end < n and folded[end].isalnum()):
+                continue
+            surface = text[start:end]
+            for cand in self._candidates[idx]:
+                if cand.exact and surface not in cand.exact:
+                    continue
+                if types is not None and self._entities[cand.entity_id].type not in types:
+                    continue
+                raw.append((start, end, cand))
+                break
+        if not raw:
+            return []
+        raw.sort(key=lambda r: (r[0] - r[1], r[0]))
+        taken = bytearray(n)
+        chosen = []
+        for start, end, cand in raw:
+            if any(taken[start:end]):
+                continue
+            taken[start:end] = b"\x01" * (end - start)
+            chosen.append((start, end, cand))
+        if "(" in text:
+            chosen = self._local_abbreviations(text, chosen)
+        chosen.sort(key=lambda r: r[0])
+        spans = sentence_spans(text)
+        starts = [s for s, _ in spans]
+        mentions = []
+        for start, end, cand in chosen:
+            i = max(0, bisect.bisect_right(starts, start) - 1)
+            s_start, s_end = spans[i] if spans else (0, n)
+            prefix, suffix = folded[s_start:start], folded[end:max(end, s_end)]
+            negated = _scoped(prefix, _NEG_PRE, _NEG_PSEUDO) or bool(_NEG_POST.match(suffix))
+            hedged = _scoped(prefix, _HEDGE_PRE, None) or bool(_HEDGE_POST.match(suffix))
+            ent = self._entities[cand.entity_id]
+            mentions.append(Mention(ent.id, ent.type, start, end, text[start:end], negated, hedged))
+        return mentions
+
+    def _local_abbreviations(self, text: str,
+                             chosen: list[tuple[int, int, _Candidate]]) -> list[tuple[int, int, _Candidate]]:
+        """Honour abbreviations the text defines: "adolescent idiopathic scoliosis (AIS)" links
+        every AIS in the text; "rapid advancement (RA)" stops RA meaning rheumatoid arthritis."""
+        by_end = {end: cand for _, end, cand in chosen}
+        local: dict[str, _Candidate | None] = {}
+        for m in _ABBR_DEF.finditer(text):
+            abbr = m.group(1)
+            if sum(c.isupper() for c in abbr) < 2 or abbr in local:
+                continue
+            before = text[:m.start()].rstrip()
+            cand = by_end.get(len(before))
+            long_form = next((text[s:e] for s, e, c in chosen if e == len(before)), "")
+            if cand is not None and _abbreviates(abbr, long_form):
+                local[abbr] = _Candidate(cand.entity_id, cand.rank, (abbr, abbr + "s"))
+            else:
+                words = re.findall(r"[A-Za-z0-9]+", before)[-(len(abbr) + 3):]
+                if any(w[0].lower() == abbr[0].lower() for w in words):
+                    local[abbr] = None
+        if not local:
+            return chosen
+        for abbr, cand in local.items():
+            spots = [(x.start(), x.end()) for x in
+                     re.finditer(rf"(?<![A-Za-z0-9]){re.escape(abbr)}s?(?![A-Za-z0-9])", text)]
+            chosen = [c for c in chosen if (c[0], c[1]) not in spots]
+            if cand is not None:
+                for start, end in spots:
+                    if all(end <= c[0] or start >= c[1] for c in chosen):
+                        chosen.append((start, end, cand))
+        return chosen
+
+    # ---- persistence (plain JSON; the automaton is rebuilt on load)
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "abbreviations": dict(sorted(self._abbreviations.items())),
+            "entities": [[e.id, e.type, e.name, list(e.synonyms)] for e in self._entities.values()],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Vocabulary:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise KBError("not a MedKB vocabulary file; rebuild the KB with `medkb build`")
+        if data.get("version") != FORMAT_VERSION:
+            raise KBError(f"vocabulary format version {data.get('version')} is not supported "
+                          f"(expected {FORMAT_VERSION}); rebuild the KB with `medkb build`")
+        entities = [Entity(id=i, type=t, name=n, synonyms=tuple(s)) for i, t, n, s in data["entities"]]
+        return cls(entities, data.get("abbreviations"))
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> Vocabulary:
+        return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _abbreviates(abbr: str, long_form: str) -> bool:
+    """Whether `abbr` can stand for `long_form`: same first letter, its letters in order."""
+    letters = [c for c in abbr.lower() if c.isalnum()]
+    text = long_form.lower()
+    if not letters or not text or text[0] != letters[0]:
+        return False
+    pos = 0
+    for c in letters:
+        pos = text.find(c, pos)
+        if pos < 0:
+            return False
+        pos += 1
+    return True
+
+
+def _is_acronym(surface: str) -> bool:
+    """'COPD', 'NIDDM', 'KdVS': short, one token, mostly capitals."""
+    if " " in surface or len(surface) > 7:
+        return False
+    caps = sum(c.isupper() for c in surface)
+    return caps >= 2 and caps >= sum(c.islower() for c in surface)
+
+
+def _useful(key: str) -> bool:
+    if key in STOPLIST:
+        return False
+    if len(key) < 4 and key not in SHORT_WORDS:
+        return False
+    return any(c.isalpha() for c in key)
+
+
+def _variants(key: str) -> set[str]:
+    """Spellings of a folded name that text uses too: possessives, plurals, UK spellings."""
+    out = {key}
+    if "'s" in key:
+        out |= {key.replace("'s", ""), key.replace("'s", "s")}
+    if key.endswith(" mellitus"):
+        out.add(key[: -len(" mellitus")])
+    if key.endswith(" infectious disease"):
+        out.add(key[: -len(" infectious disease")] + " infection")
+    if key.endswith(" deficiency disease"):
+        out.add(key[: -len(" disease")])
+    if key.endswith(" disease"):
+        out.add(key[: -len(" disease")] + " disorder")
+    elif key.endswith(" disorder"):
+        out.add(key[: -len(" disorder")] + " disease")
+    for k in list(out):
+        last = k.rsplit(" ", 1)[-1]
+        if len(last) >= 3 and last.isalpha():
+            if last.endswith("s"):
+                if not last.endswith(("ss", "us", "is")):
+                    out.add(k[:-1])
+            elif last.endswith("y") and last[-2] not in "aeiou":
+                out.add(k[:-1] + "ies")
+            elif last.endswith(("ch", "sh", "x", "z")):
+                out.add(k + "es")
+            elif not last.endswith(("itis", "osis", "emia")):
+                out.add(k + "s")
+    for k in list(out):
+        for us, uk in _UK_SPELLINGS:
+            if us in k:
+                out.add(k.replace(us, uk))
+    out.discard(key)
+    return out

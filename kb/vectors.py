@@ -1,0 +1,139 @@
+"""The vector index. faiss lives here and nowhere else.
+
+Rows are passage ordinals in the version's SQLite table, so an index hit maps to a passage
+without any side table. Saved in FAISS's native format (no pickle).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+# Below this many vectors an exact flat index answers a query in about a millisecond here; from
+# there on HNSW keeps p50 under 2 ms (benchmarks/search_bench.py measures both).
+HNSW_THRESHOLD = 50_000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 100
+HNSW_EF_SEARCH = 128
+
+
+def choose_kind(n: int, kind: str = "auto") -> str:
+    if kind == "auto":
+        return "hnsw" if n >= HNSW_THRESHOLD else "flat"
+    if kind not in ("flat", "hnsw"):
+        raise ValueError(f"unknown vector index kind {kind!r}: use auto, flat or hnsw")
+    return kind
+
+
+class VectorIndex(Protocol):
+    dim: int
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def __len__(self) -> int: ...
+
+
+class FaissIndex:
+    """Inner-product search over L2-normalised vectors (cosine similarity): exact (flat) for
+    small KBs, HNSW for large ones (`build(kind=...)`)."""
+
+    def __init__(self, index: object) -> None:
+        self._index = index
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, kind: str = "auto", *, precision: str = "fp32",
+              hnsw_m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION,
+              ef_search: int = HNSW_EF_SEARCH) -> FaissIndex:
+        """`kind`: "flat" (exact), "hnsw" (graph, approximate) or "auto" (flat below
+        HNSW_THRESHOLD vectors, HNSW from there on). `precision` "fp16" halves the memory
+        of the stored vectors (scalar quantiser) at a small cost in score precision."""
+        import faiss
+
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        dim = vectors.shape[1]
+        kind = choose_kind(len(vectors), kind)
+        if precision not in ("fp32", "fp16"):
+            raise ValueError(f"unknown vector precision {precision!r}: use fp32 or fp16")
+        ip = faiss.METRIC_INNER_PRODUCT
+        if kind == "flat":
+            index = (faiss.IndexFlatIP(dim) if precision == "fp32" else
+                     faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, ip))
+        else:
+            index = (faiss.IndexHNSWFlat(dim, hnsw_m, ip) if precision == "fp32" else
+                     faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_fp16, hnsw_m, ip))
+            index.hnsw.efConstruction = ef_construction
+            index.hnsw.efSearch = ef_search
+        if not index.is_trained:
+            index.train(vectors)
+        if len(vectors):
+            index.add(vectors)
+        return cls(index)
+
+    @property
+    def kind(self) -> str:
+        return "hnsw" if hasattr(self._index, "hnsw") else "flat"
+
+    @property
+    def ef_search(self) -> int | None:
+        hnsw = getattr(self._index, "hnsw", None)
+        return int(hnsw.efSearch) if hnsw is not None else None
+
+    def set_ef_search(self, ef: int) -> None:
+        """Search breadth of an HNSW index (higher: better recall, slower); no-op if flat."""
+        hnsw = getattr(self._index, "hnsw", None)
+        if hnsw is not None:
+            hnsw.efSearch = int(ef)
+
+    def reconstruct(self, rows: Sequence[int]) -> np.ndarray:
+        """The stored vectors of `rows` (approximate for fp16 indexes)."""
+        ids = np.asarray(list(rows), dtype=np.int64)
+        if not len(ids):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.asarray(self._index.reconstruct_batch(ids), dtype=np.float32)  # type: ignore[attr-defined]
+
+    def recall_vs_exact(self, vectors: np.ndarray, queries: np.ndarray, k: int = 10) -> float:
+        """Share of the exact top-k (brute force over `vectors`, the rows this index holds)
+        that this index returns for `queries`: 1.0 for a flat fp32 index."""
+        import faiss
+
+        k = min(k, len(self))
+        if k <= 0 or not len(queries):
+            return 1.0
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        _, exact = faiss.knn(q, np.ascontiguousarray(vectors, dtype=np.float32), k,
+                             metric=faiss.METRIC_INNER_PRODUCT)
+        _, got = self.search(q, k)
+        hits = sum(len(set(a.tolist()) & set(b.tolist())) for a, b in zip(exact, got, strict=True))
+        return hits / float(exact.size)
+
+    @property
+    def dim(self) -> int:
+        return int(self._index.d)  # type: ignore[attr-defined]
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)  # type: ignore[attr-defined]
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        k = min(k, len(self))
+        if k <= 0:
+            n = len(queries)
+            return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        return self._index.search(q, k)  # type: ignore[attr-defined]
+
+    def reconstruct_all(self) -> np.ndarray:
+        return self._index.reconstruct_n(0, len(self))  # type: ignore[attr-defined]
+
+    def save(self, path: Path) -> None:
+        import faiss
+
+        faiss.write_index(self._index, str(path))
+
+    @classmethod
+    def load(cls, path: Path) -> FaissIndex:
+        import faiss
+
+        return cls(faiss.read_index(str(path)))
