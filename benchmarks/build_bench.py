@@ -404,6 +404,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.model = DEFAULT_EMBEDDER
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    for handler in logging.getLogger().handlers:  # bm25s sets its own logger to DEBUG
+        handler.setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     out = bench(args)
     print(json.dumps(out, indent=2) if args.json else render(out))

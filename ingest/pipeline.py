@@ -17,8 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from ingest.readers.limits import ReadLimits
 from kb.config import DEFAULT_EMBEDDER, ChunkSettings
 from kb.errors import KBError
+from kb.faults import checkpoint
 from kb.records import Document, Passage
 from kb.store import VECTORS_NAME, KnowledgeBase, Version
 
@@ -35,6 +37,8 @@ class BuildOptions:
     graph_files: tuple[Path, ...] = ()  # user rule files (--graph FILE)
     extract: bool = True
     engine: str = "local"
+    limits: ReadLimits = field(default_factory=ReadLimits)  # sizes, PDF time and memory caps
+    keep_versions: int | None = None  # after publishing, keep this many newest; None: all
 
 
 def default_graph_seeds() -> Path | None:
@@ -76,6 +80,7 @@ def build(
     from ingest import stages
     from ingest.chunking import Chunker
     from ingest.readers import discover
+    from ingest.readers.sandbox import PdfSandbox
     from kb.embedder import make_embedder
 
     options = options or BuildOptions()
@@ -101,17 +106,19 @@ def build(
             raise KBError(f"{kb.root} was built with embedder {previous.embedder.get('model')!r}, "
                           f"not {embedder.model_id!r}: rebuild with `medkb build`")
 
-        # 1. read
+        # 1. read (PDFs in one sandboxed child process for the whole build)
         files, missing = discover([Path(s) for s in sources])
         failed: list[dict[str, str]] = [{"source": s, "error": e} for s, e in missing]
         read = stages.ReadResult()
-        for i, batch in enumerate(_batches(files, 8)):
-            r = stages.read_batch(batch)
-            read.documents.extend(r.documents)
-            read.failed.extend(r.failed)
-            read.source_hashes.update(r.source_hashes)
-            progress("read", min((i + 1) * 8, len(files)), len(files))
+        with PdfSandbox(options.limits) as pdfs:
+            for i, batch in enumerate(_batches(files, 8)):
+                r = stages.read_batch(batch, options.limits, pdfs)
+                read.documents.extend(r.documents)
+                read.failed.extend(r.failed)
+                read.source_hashes.update(r.source_hashes)
+                progress("read", min((i + 1) * 8, len(files)), len(files))
         failed.extend(read.failed)
+        checkpoint("after-read")
         docs: list[tuple[Document, str]] = []
         seen: set[str] = set()
         for doc, origin in read.documents:
@@ -133,9 +140,11 @@ def build(
                     continue
                 seen_p.add(p.passage_id)
                 passages.append(_with_ordinal(p, len(passages)))
+        checkpoint("after-chunk")
 
         # 3. embed (reusing vectors of unchanged passages)
         vectors, reused = _embed(passages, embedder, previous, progress)
+        checkpoint("after-embed")
 
         # 4. extract entities and relations; the graph
         entities_n = edges_n = 0
@@ -144,6 +153,7 @@ def build(
         if options.extract and options.graph_seeds is not None:
             graph, mentions, entities_n, edges_n = _extract_and_graph(
                 passages, options, previous, progress)
+        checkpoint("after-extract")
 
         # 5. write
         writer = kb_writer(kb)
@@ -165,6 +175,8 @@ def build(
                 "embedded": len(passages) - reused, "reused_vectors": reused,
                 **delta, "seconds": seconds,
             }
+            if kb.fallback_note:
+                report["notes"] = [kb.fallback_note]
             writer.write_json("report.json", report)
             manifest = {
                 "embedder": {"model": embedder.model_id, "dim": int(vectors.shape[1]),
@@ -178,10 +190,14 @@ def build(
                 "engine": engine.name,
                 "tools": _tool_versions(),
             }
+            checkpoint("before-publish")
             version = writer.publish(manifest)
         except BaseException:
             writer.abort()
             raise
+        checkpoint("after-publish")
+        if options.keep_versions is not None:
+            report["pruned"] = kb.prune_locked(options.keep_versions)
     report = {"kb_version": version.id, **report}
     report["seconds"] = round(time.perf_counter() - t0, 3)
     return report
@@ -242,7 +258,7 @@ def _extract_and_graph(passages: list[Passage], options: BuildOptions, previous:
                        progress: Progress) -> tuple[Any, list[tuple], int, int]:
     from ingest import stages
     from ingest.curated import load_curated
-    from ingest.vocabulary import Vocabulary
+    from kb.vocabulary import Vocabulary
     from kb.graph import KnowledgeGraph
 
     assert options.graph_seeds is not None

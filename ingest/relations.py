@@ -11,9 +11,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ingest.vocabulary import Mention, sentence_spans
+from kb.vocabulary import Mention
 from kb.graph import COMPOUND, CONDITION, DISEASE, DRUG_CLASS, LITERATURE, SYMPTOM
 from kb.records import Edge, Passage
+from kb.sentences import sentence_spans
 
 DRUGS = frozenset({COMPOUND, DRUG_CLASS})
 DISEASES = frozenset({DISEASE})
@@ -66,6 +67,10 @@ PATTERNS: tuple[Pattern, ...] = (
             _re(r"\b(improv|reliev|alleviat|ameliorat|control)\w*\b"), 0.6),
     Pattern("treats", DRUGS, DISEASES | SYMPTOMS, True, _re(_JOIN), 0.75,
             before=_re(r"\b(efficacy|effectiveness|treatment|therapy)\s+(with|of)\s+$")),
+    Pattern("treats", DRUGS, DISEASES | SYMPTOMS, True,
+            _re(r"^\s*(\([^)]*\)\s*)?(for|in\s+(\w+\s+)?(patients|women|men|children|adults|subjects|"
+                r"people|infants)\s+with)\s+(\w+\s+){0,3}?$"), 0.7,
+            before=_re(r"\b(treated|treating|treatment|therapy|managed)\s+(\w+\s+)?(with|using)\s+$")),
     # treats: disease ... drug
     Pattern("treats", DISEASES | SYMPTOMS, DRUGS, False,
             _re(r"\b(treated|managed|controlled|improved)\s+(\w+\s+){0,2}?(with|by|using)\b"), 0.8),
@@ -118,6 +123,9 @@ PATTERNS: tuple[Pattern, ...] = (
                 r"results?\s+in|resulted\s+in|triggers?|triggered|provokes?|precipitates?)\b"), 0.7),
     Pattern("causes", EFFECTS, CAUSES, False,
             _re(r"\b(caused|induced|triggered|provoked|precipitated)\s+by\b"), 0.75),
+    Pattern("causes", DRUGS, EFFECTS, True,
+            _re(r"\b(side[- ]effects?|adverse (effects?|events?|reactions?)|toxicit(y|ies))\b[^.;]{0,40}?"
+                r"\b(namely|such as|including|include|includes|like|of)\b"), 0.7),
     Pattern("causes", EFFECTS, CAUSES, False, _re(r"\b(due\s+to|secondary\s+to|attributable\s+to)\b"), 0.7),
     Pattern("causes", CAUSES, EFFECTS, True,
             _re(r"^[\s,:]*(\([^)]*\)\s*)?(include|includes|including|are|such as)\b"), 0.7,
@@ -127,7 +135,7 @@ PATTERNS: tuple[Pattern, ...] = (
             _re(r"\b(associated\s+with|association\s+(between|with)|linked\s+(to|with)|correlated\s+with|"
                 r"(increased\s+|higher\s+)?risks?\s+(of|for)|predispos\w*\s+to|comorbid\w*\s+with|"
                 r"related\s+to)\b"), 0.6),
-    Pattern("associated_with", DISEASES, DISEASES, True, _re(_JOIN), 0.6,
+    Pattern("associated_with", DISEASES, DISEASES, True, _re(r"^[\s,]*and[\s,]*(the\s+)?$"), 0.6,
             before=_re(r"\b(association|relationship|link|correlation)s?\s+(between|of)\s+$")),
 )
 

@@ -28,25 +28,42 @@ class ReadResult:
     source_hashes: dict[str, str] = field(default_factory=dict)
 
 
-def read_batch(paths: Sequence[Path]) -> ReadResult:
-    """Read files into documents; a file that fails is reported, never fatal."""
-    from ingest.readers import read_source
+def read_batch(paths: Sequence[Path], limits: Any = None, pdfs: Any = None) -> ReadResult:
+    """Read files into documents; a file that fails is reported, never fatal.
 
+    PDFs are parsed in a child process with time and memory caps (`pdfs`, an
+    ingest.readers.sandbox.PdfSandbox; one is started for this batch when none is given).
+    """
+    from ingest.readers import DEFAULT_LIMITS, format_of, read_source
+    from ingest.readers.sandbox import PdfSandbox
+
+    limits = limits or DEFAULT_LIMITS
+    own = None
+    if pdfs is None and any(Path(p).name.lower().endswith(".pdf") for p in paths):
+        pdfs = own = PdfSandbox(limits)
     out = ReadResult()
-    for path in paths:
-        origin = str(path)
-        try:
-            digest = file_sha256(path)
-            docs = list(read_source(path))
-        except MedKBError as exc:
-            out.failed.append({"source": origin, "error": str(exc)})
-            continue
-        except Exception as exc:  # a reader bug must not take the build down
-            log.debug("reader crashed on %s\n%s", origin, traceback.format_exc())
-            out.failed.append({"source": origin, "error": f"{origin}: {type(exc).__name__}: {exc}"})
-            continue
-        out.source_hashes[origin] = digest
-        out.documents.extend((d, origin) for d in docs)
+    try:
+        for path in paths:
+            origin = str(path)
+            try:
+                digest = file_sha256(path)
+                if format_of(Path(path)) == "pdf":
+                    docs = pdfs.read(Path(path))
+                else:
+                    docs = list(read_source(path, limits))
+            except MedKBError as exc:
+                out.failed.append({"source": origin, "error": str(exc)})
+                continue
+            except Exception as exc:  # a reader bug must not take the build down
+                log.debug("reader crashed on %s\n%s", origin, traceback.format_exc())
+                out.failed.append({"source": origin,
+                                   "error": f"{origin}: {type(exc).__name__}: {exc}"})
+                continue
+            out.source_hashes[origin] = digest
+            out.documents.extend((d, origin) for d in docs)
+    finally:
+        if own is not None:
+            own.close()
     return out
 
 

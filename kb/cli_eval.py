@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -40,7 +40,7 @@ def _print_table(d: dict[str, Any]) -> None:
         print(f"chart: {d['chart']}")
 
 
-def _kb_for(evalset: Any, kb: Optional[Path], embedder: str) -> Any:
+def _kb_for(evalset: Any, kb: Path | None, embedder: str) -> Any:
     """Reuse --kb when it holds a KB, else build one from the set's corpus (into --kb or a
     temporary folder)."""
     import tempfile
@@ -61,8 +61,8 @@ def _kb_for(evalset: Any, kb: Optional[Path], embedder: str) -> Any:
     return KnowledgeBase(root).current()
 
 
-def _run_eval(evalset: Any, kb: Optional[Path], embedder: str, as_json: bool, do_tune: bool,
-              chart: Optional[Path], fusion_opts: dict[str, Any]) -> None:
+def _run_eval(evalset: Any, kb: Path | None, embedder: str, as_json: bool, do_tune: bool,
+              chart: Path | None, fusion_opts: dict[str, Any]) -> None:
     from dataclasses import replace
 
     from kb.cli import _emit
@@ -98,21 +98,27 @@ RrfKOpt = typer.Option(None, "--rrf-k", help="Reciprocal rank fusion constant.")
 TuneOpt = typer.Option(False, "--tune", help="Also grid-search fusion settings on this set.")
 ChartOpt = typer.Option(None, "--chart", help="Write a PNG chart comparing the methods.")
 EmbedderOpt = typer.Option(None, "--embedder", help="Embedder for a KB built here.")
+KbOpt = typer.Option(None, "--kb", help="Reuse this KB (built there when empty).")
+JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+FolderArg = typer.Argument(..., help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/")
+QrelsOpt = typer.Option(None, "--qrels", help="Qrels TSV (default qrels/test.tsv).")
+QuestionsOpt = typer.Option(None, "--questions", help="PQA-L JSON (default: the shipped dev split).")
+CorpusOpt = typer.Option(None, "--corpus", help="Abstracts to build from (default: the shipped XML).")
 
 
 @eval_app.command("retrieval")
 def retrieval_cmd(
-    folder: Path = typer.Argument(..., help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/"),
-    qrels: Optional[Path] = typer.Option(None, "--qrels", help="Qrels TSV (default qrels/test.tsv)."),
-    kb: Optional[Path] = typer.Option(None, "--kb", help="Reuse this KB (built if empty)."),
-    embedder: Optional[str] = EmbedderOpt,
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+    folder: Path = FolderArg,
+    qrels: Path | None = QrelsOpt,
+    kb: Path | None = KbOpt,
+    embedder: str | None = EmbedderOpt,
+    as_json: bool = JsonOpt,
     do_tune: bool = TuneOpt,
-    chart: Optional[Path] = ChartOpt,
-    fusion: Optional[str] = FusionOpt,
-    dense_weight: Optional[float] = DenseWOpt,
-    sparse_weight: Optional[float] = SparseWOpt,
-    rrf_k: Optional[float] = RrfKOpt,
+    chart: Path | None = ChartOpt,
+    fusion: str | None = FusionOpt,
+    dense_weight: float | None = DenseWOpt,
+    sparse_weight: float | None = SparseWOpt,
+    rrf_k: float | None = RrfKOpt,
 ) -> None:
     """Dense, sparse (BM25) and hybrid nDCG@10, R@1/5/20 and MRR on a BEIR-style folder."""
     from kb.cli import _run
@@ -147,19 +153,17 @@ def _default_pqa() -> Path:
 
 @eval_app.command("pubmedqa")
 def pubmedqa_cmd(
-    questions: Optional[Path] = typer.Option(None, "--questions",
-                                             help="PQA-L JSON (default: the shipped dev split)."),
-    corpus: Optional[Path] = typer.Option(None, "--corpus",
-                                          help="Abstracts to build from (default: the shipped XML)."),
-    kb: Optional[Path] = typer.Option(None, "--kb", help="Reuse this KB (built if empty)."),
-    embedder: Optional[str] = EmbedderOpt,
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+    questions: Path | None = QuestionsOpt,
+    corpus: Path | None = CorpusOpt,
+    kb: Path | None = KbOpt,
+    embedder: str | None = EmbedderOpt,
+    as_json: bool = JsonOpt,
     do_tune: bool = TuneOpt,
-    chart: Optional[Path] = ChartOpt,
-    fusion: Optional[str] = FusionOpt,
-    dense_weight: Optional[float] = DenseWOpt,
-    sparse_weight: Optional[float] = SparseWOpt,
-    rrf_k: Optional[float] = RrfKOpt,
+    chart: Path | None = ChartOpt,
+    fusion: str | None = FusionOpt,
+    dense_weight: float | None = DenseWOpt,
+    sparse_weight: float | None = SparseWOpt,
+    rrf_k: float | None = RrfKOpt,
 ) -> None:
     """Retrieval on PubMedQA: each question should find its own abstract (by PMID)."""
     from kb.cli import _run

@@ -76,6 +76,7 @@ class KnowledgeGraph:
         self._g: nx.MultiDiGraph = graph if graph is not None else nx.MultiDiGraph()
         self._names: dict[str, list[tuple[tuple[int, int, int, str], str]]] | None = None
         self._ids_folded: dict[str, str] | None = None
+        self._vocabulary: Any = None
 
     # ---- building and persistence
     @classmethod
@@ -134,6 +135,18 @@ class KnowledgeGraph:
         return cls(g)
 
     # ---- entities
+    def vocabulary(self) -> Any:
+        """The entity matcher over this graph's names and synonyms (built on first use)."""
+        if self._vocabulary is None:
+            from kb.vocabulary import Vocabulary
+
+            self._vocabulary = Vocabulary.from_entities(self.entities())
+        return self._vocabulary
+
+    def entities_in(self, text: str) -> set[str]:
+        """Ids of the entities a text names (negated mentions included)."""
+        return {m.entity_id for m in self.vocabulary().find(text)}
+
     def counts(self) -> tuple[int, int]:
         return self._g.number_of_nodes(), self._g.number_of_edges()
 

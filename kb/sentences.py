@@ -13,6 +13,22 @@ _BOUNDARY = re.compile(
 _ABBREV = re.compile(r"(?:\b(?:e\.g|i\.e|et al|vs|Dr|Fig|No|approx|ca|cf|resp|incl)\.|\b[A-Z]\.)$")
 
 
+_HEADING_BREAK = re.compile(r"\n(?=\s*[A-Z0-9])")
+
+
+def _split_headings(text: str, s: int, e: int) -> list[tuple[int, int]]:
+    """Split off heading lines ("BACKGROUND", "Treatment options") glued to the next sentence
+    by a single newline; long wrapped lines (PDF layout) stay together."""
+    out = []
+    for m in _HEADING_BREAK.finditer(text, s, e):
+        line = text[s : m.start()].strip()
+        if line and len(line) <= 50 and line[-1] not in ".,;:-(" and "\n" not in line:
+            out.append((s, m.start()))
+            s = m.end()
+    out.append((s, e))
+    return out
+
+
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence, whitespace-trimmed, in order."""
     spans: list[tuple[int, int]] = []
@@ -24,6 +40,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
         spans.append((start, m.start()))
         start = m.end()
     spans.append((start, len(text)))
+    spans = [part for s, e in spans for part in _split_headings(text, s, e)]
     out = []
     for s, e in spans:
         while s < e and text[s].isspace():

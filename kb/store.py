@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from kb.errors import KBError
+from kb.faults import checkpoint
 from kb.fsutil import atomic_write, file_sha256, fsync_dir, fsync_tree
 from kb.records import Document, Passage, Span
 
@@ -261,9 +262,11 @@ class VersionWriter:
                     **manifest, "files": files}
         (self.tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True))
         fsync_tree(self.tmp)
+        checkpoint("before-rename")
         final = self.kb.versions_dir / version_id
         os.rename(self.tmp, final)
         fsync_dir(self.kb.versions_dir)
+        checkpoint("before-current")
         atomic_write(self.kb.root / "CURRENT", version_id + "\n")
         log.info("published KB version %s", version_id)
         return Version(final, manifest)
@@ -350,16 +353,39 @@ class KnowledgeBase:
         """Leftovers of a crashed writer (only ever removed under the lock)."""
         for p in self.versions_dir.glob(".tmp-*"):
             shutil.rmtree(p, ignore_errors=True)
+        for p in self.root.glob(".CURRENT.tmp-*"):
+            with contextlib.suppress(OSError):
+                p.unlink()
 
     def prune(self, keep: int) -> list[str]:
         """Remove all but the newest `keep` versions (never the live one)."""
         with self.writer_lock():
-            names = self.version_names()
-            live = self.current_name()
-            doomed = [n for n in names[: max(0, len(names) - keep)] if n != live]
-            for n in doomed:
-                shutil.rmtree(self.versions_dir / n)
-            return doomed
+            return self.prune_locked(keep, verify_live=True)
+
+    def prune_locked(self, keep: int, *, verify_live: bool = False) -> list[str]:
+        """`prune` for a caller that holds the writer lock (a build keeping N versions).
+
+        A damaged live version is refused: its fallback may be among the old ones.
+        """
+        if keep < 1:
+            raise KBError(f"keep at least 1 version (got {keep})")
+        live = self.current_name()
+        if verify_live and live is not None:
+            try:
+                Version.open(self.versions_dir / live, verify=True)
+            except KBError as exc:
+                raise KBError(f"not pruning: {exc}; the older versions are its fallback. "
+                              "Rebuild with `medkb build` first") from exc
+        names = self.version_names()
+        doomed = [n for n in names[: max(0, len(names) - keep)] if n != live]
+        for n in doomed:
+            # Rename first so a reader never sees a half-removed version under its name.
+            trash = self.versions_dir / f".tmp-prune-{n}"
+            os.rename(self.versions_dir / n, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        if doomed:
+            fsync_dir(self.versions_dir)
+        return doomed
 
 
 def file_sha256_of_mapping(files: dict[str, str]) -> str:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from kb.errors import InputError
-from retrieval.fusion import FusionConfig
 
 CUTOFFS = (1, 5, 10, 20)
 PASSAGE_DEPTH = 100  # passages ranked per query before collapsing to documents

@@ -8,6 +8,13 @@ its label line and its body, sections separated by blank lines; `Document.sectio
 one `Span` per labelled body, so `text[span.start:span.end]` is that section's content.
 PDFs are their pages' text joined by blank lines, with one `Span` per page (label = the
 1-based page number).
+
+Every reader runs within `ReadLimits` (ingest.readers.limits): size caps for what is read into
+memory, a decompressed-size cap for .gz, XML without DTDs, entities or network. Bytes that
+are not UTF-8 are refused with the line (JSONL) or byte offset (text) rather than replaced:
+a silently altered character in a dose or a drug name is worse than a clear error. The
+build parses PDFs in a child process with time and memory caps (ingest.readers.sandbox);
+`read_source` parses them in-process, for callers that trust their files.
 """
 
 from __future__ import annotations
@@ -16,10 +23,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ingest.readers.discovery import EXTENSIONS, discover
+from ingest.readers.limits import DEFAULT_LIMITS, ReadLimits
 from kb.errors import InputError
 from kb.records import Document
 
-__all__ = ["EXTENSIONS", "discover", "format_of", "read_source"]
+__all__ = ["DEFAULT_LIMITS", "EXTENSIONS", "ReadLimits", "discover", "format_of", "read_source"]
 
 
 def format_of(path: Path) -> str:
@@ -38,7 +46,7 @@ def format_of(path: Path) -> str:
     raise InputError(str(path), f"unsupported file type; MedKB reads {', '.join(EXTENSIONS)}")
 
 
-def read_source(path: Path) -> Iterator[Document]:
+def read_source(path: Path, limits: ReadLimits = DEFAULT_LIMITS) -> Iterator[Document]:
     """The documents in one file, dispatched by its extension (and XML root element)."""
     path = Path(path)
     kind = format_of(path)
@@ -49,16 +57,16 @@ def read_source(path: Path) -> Iterator[Document]:
     elif kind == "jsonl":
         from ingest.readers import jsonl
 
-        yield from jsonl.read(path)
+        yield from jsonl.read(path, limits)
     elif kind == "text":
         from ingest.readers import text
 
-        yield from text.read(path)
+        yield from text.read(path, limits)
     else:
         from ingest.readers import jats, pubmed
         from ingest.readers._xml import local, parse_xml
 
-        root = parse_xml(path)
+        root = parse_xml(path, limits)
         tag = local(root.tag)
         if tag == pubmed.ROOT:
             yield from pubmed.read_root(root, path)

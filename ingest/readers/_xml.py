@@ -9,6 +9,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from ingest.readers.limits import DEFAULT_LIMITS, ReadLimits, human_bytes
 from kb.errors import InputError
 
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
@@ -26,10 +27,14 @@ def _parser() -> etree.XMLParser:
     )
 
 
-def parse_xml(path: Path) -> etree._Element:
+def parse_xml(path: Path, limits: ReadLimits = DEFAULT_LIMITS) -> etree._Element:
     """The root element of `path`, or InputError saying why it cannot be read."""
     source = str(path)
     try:
+        size = path.stat().st_size
+        if size > limits.max_file_bytes:
+            raise InputError(source, f"the file is {human_bytes(size)}, over the "
+                             f"{human_bytes(limits.max_file_bytes)} limit for XML files; split it")
         with open(path, "rb") as fh:
             head = fh.read(_PROLOG_BYTES)
             # Entity declarations can only live in the DOCTYPE's internal subset; refuse

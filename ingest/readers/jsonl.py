@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.readers._layout import make_document, normalise_block, parse_year
+from ingest.readers.limits import DEFAULT_LIMITS, ReadLimits, human_bytes
 from kb.errors import InputError
 from kb.records import Document
 
@@ -19,14 +20,28 @@ _ID_KEYS = ("id", "_id")
 _OWN_KEYS = {"id", "_id", "title", "text"}
 
 
-def read(path: Path) -> Iterator[Document]:
+def read(path: Path, limits: ReadLimits = DEFAULT_LIMITS) -> Iterator[Document]:
     source = str(path)
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    gz = path.name.lower().endswith(".gz")
     seen: set[str] = set()
     line_no = 0
+    inflated = 0
     try:
-        with opener(path, "rt", encoding="utf-8") as fh:
-            for line_no, line in enumerate(fh, start=1):
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as fh:
+            while True:
+                raw = fh.readline(limits.max_line_bytes + 1)  # bounded, even for a bomb
+                if not raw:
+                    break
+                line_no += 1
+                if len(raw) > limits.max_line_bytes:
+                    raise InputError(source, f"line {line_no} is longer than the "
+                                     f"{human_bytes(limits.max_line_bytes)} limit for one record")
+                inflated += len(raw)
+                if gz and inflated > limits.max_decompressed_bytes:
+                    raise InputError(source, "decompresses to more than the "
+                                     f"{human_bytes(limits.max_decompressed_bytes)} limit "
+                                     "(a gzip bomb?); split the file or raise the limit")
+                line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
                 if not line.strip():
                     continue
                 doc = _document(_parse(line, source, line_no), path, line_no, seen)
@@ -36,7 +51,8 @@ def read(path: Path) -> Iterator[Document]:
         raise
     except UnicodeDecodeError as exc:
         raise InputError(
-            source, f"line {line_no + 1}: not UTF-8 text ({exc.reason}); convert the file to UTF-8"
+            source, f"line {line_no}: not UTF-8 text (byte {exc.start} of the line: {exc.reason}); "
+            "convert the file to UTF-8"
         ) from exc
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise InputError(source, f"corrupt gzip data after line {line_no} ({exc})") from exc

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ingest.readers._layout import make_document, normalise_block, normalise_inline
+from ingest.readers.limits import DEFAULT_LIMITS, ReadLimits, human_bytes
 from kb.errors import InputError
 from kb.records import Document
 
@@ -16,11 +17,17 @@ _FENCE = re.compile(r"^(```|~~~)")
 _MAX_TITLE = 200
 
 
-def read(path: Path) -> Iterator[Document]:
+def read(path: Path, limits: ReadLimits = DEFAULT_LIMITS) -> Iterator[Document]:
     source = str(path)
     markdown = path.suffix.lower() == ".md"
     try:
-        raw = path.read_bytes().decode("utf-8-sig")
+        size = path.stat().st_size
+        if size > limits.max_file_bytes:
+            raise InputError(source, f"the file is {human_bytes(size)}, over the "
+                             f"{human_bytes(limits.max_file_bytes)} limit for text files; split it")
+        data = path.read_bytes()
+        _check_lines(data, source, limits.max_line_bytes)
+        raw = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(
             source,
@@ -62,3 +69,15 @@ def read(path: Path) -> Iterator[Document]:
         title=title,
         sections=sections,
     )
+
+
+def _check_lines(data: bytes, source: str, limit: int) -> None:
+    """A line longer than `limit` bytes is a broken export or an attack, not prose."""
+    pos = 0
+    while len(data) - pos > limit:
+        nl = data.rfind(b"\n", pos, pos + limit + 1)  # the last line end within reach
+        if nl < 0:
+            line = data.count(b"\n", 0, pos) + 1
+            raise InputError(source, f"line {line} is longer than the {human_bytes(limit)} limit "
+                             "for one line; is this really a text file?")
+        pos = nl + 1

@@ -21,6 +21,7 @@ import ahocorasick
 from kb.errors import KBError
 from kb.graph import name_rank, normalise_name
 from kb.records import Entity
+from kb.sentences import sentence_spans
 
 FORMAT = "medkb-vocabulary"
 FORMAT_VERSION = 1
@@ -107,7 +108,7 @@ class _Candidate:
     exact: tuple[str, ...] = ()  # case-sensitive surfaces (acronyms); empty: any case
 
 
-# --- text folding and sentences -----------------------------------------------------------
+# --- text folding -----------------------------------------------------------
 
 _FOLD_TABLE = str.maketrans({c: " " for c in "-\u2010\u2011\u2012\u2013\u2014\u2015\n\r\t"} | {"\u2019": "'"})
 
@@ -118,38 +119,6 @@ def fold(text: str) -> str:
     if len(low) != len(text):  # a few characters (U+0130) lower-case to two
         low = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
     return low.translate(_FOLD_TABLE)
-
-
-_SENT_END = re.compile(r"[.!?]+[\"')\]]*(?=\s+)|\n\s*\n|\n(?=\s*[-*\u2022])")
-_NO_SPLIT_AFTER = frozenset(
-    "e.g i.e vs etc al dr mr mrs ms prof fig figs no nos approx ca cf st jr sr inc ref refs eq "
-    "resp mg kg ml vol pp".split())
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence, whitespace trimmed; abbreviations and decimals kept whole."""
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for m in _SENT_END.finditer(text):
-        end = m.end()
-        if m.group().startswith((".", "!", "?")):
-            word = re.search(r"([\w.]+)\.*$", text[start:m.start() + 1])
-            token = word.group(1).rstrip(".").lower() if word else ""
-            nxt = text[end:end + 3].lstrip()[:1]
-            if token in _NO_SPLIT_AFTER or (len(token) == 1 and token.isalpha()) or (nxt and nxt.islower()):
-                continue
-        _push(text, start, end, spans)
-        start = end
-    _push(text, start, len(text), spans)
-    return spans
-
-
-def _push(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
-    seg = text[start:end]
-    stripped = seg.strip()
-    if stripped:
-        s = start + (len(seg) - len(seg.lstrip()))
-        spans.append((s, s + len(stripped)))
 
 
 # --- negation and hedging (NegEx-style, within the sentence) --------------------------------
