@@ -292,25 +292,29 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         for r in range(args.repeat):
             rounds_load.append(loadavg())
             say(f"round {r + 1}/{args.repeat}: MedKB build ...")
+            before = loadavg()
             n, s, details, texts = run_medkb(files, medkb_emb, None, tmp)
-            medkb.record(n, s, **details)
+            medkb.record(n, s, loadavg_before=before, **details)
             say(f"  {n} passages in {s:.1f}s")
             if seeds is not None and not graph.skipped:
                 say(f"round {r + 1}/{args.repeat}: MedKB build + graph ...")
                 try:
+                    before = loadavg()
                     n, s, details, _ = run_medkb(files, medkb_emb, seeds, tmp)
-                    graph.record(n, s, **details)
+                    graph.record(n, s, loadavg_before=before, **details)
                     say(f"  {n} passages in {s:.1f}s")
                 except Exception as exc:  # graph extraction is still being finished
                     graph.skipped = f"build with graph failed: {exc!r}"
                     say(f"  skipped: {graph.skipped}")
             say(f"round {r + 1}/{args.repeat}: LangChain ...")
+            before = loadavg()
             n, s, details = run_langchain(files, lc_emb)
-            lc.record(n, s, **details)
+            lc.record(n, s, loadavg_before=before, **details)
             say(f"  {n} chunks in {s:.1f}s")
             say(f"round {r + 1}/{args.repeat}: raw sentence-transformers ...")
+            before = loadavg()
             n, s = run_raw(raw_model, texts)
-            raw.record(n, s)
+            raw.record(n, s, loadavg_before=before)
             say(f"  {n} passages in {s:.1f}s")
 
     results = [medkb, graph, lc, raw]
@@ -352,15 +356,17 @@ def render(out: dict[str, Any]) -> str:
         f"load avg start {host['loadavg_start']} end {host['loadavg_end']}; "
         f"best of {out['repeat']}",
         "",
-        f"{'pipeline':<42} {'items':>14} {'seconds':>9} {'items/s':>9}",
-        "-" * 77,
+        f"{'pipeline':<42} {'items':>14} {'seconds':>9} {'items/s':>9}  load avg before",
+        "-" * 94,
     ]
     for name, r in res.items():
         if r.get("skipped"):
             lines.append(f"{name:<42} {'skipped: ' + r['skipped']}")
             continue
         items = f"{r['items']:,} {r['unit']}"
-        lines.append(f"{name:<42} {items:>14} {r['seconds']:>9.2f} {r['per_second']:>9.1f}")
+        load = r.get("loadavg_before")
+        lines.append(f"{name:<42} {items:>14} {r['seconds']:>9.2f} {r['per_second']:>9.1f}  "
+                     + (f"{load[0]:.2f}" if load else "n/a"))
     lines.append("")
     st = medkb.get("stages_seconds") or {}
     if st:

@@ -1,9 +1,17 @@
-"""Question -> retrieved passages -> generated answer -> claims with exact citations -> ledger.
+"""Question -> retrieved passages -> generated answer -> verified claims with exact citations.
 
 A small local model often cites wrongly or not at all (DESIGN §7.4), so every sentence is
 attributed to its best-supporting sentence of a retrieved passage: the cited ones when the
 model gave valid keys, any retrieved one otherwise (recorded as not cited by the model). Keys
-outside the retrieved passages are removed and recorded.
+outside the retrieved passages are removed and recorded. A claim is supported when a cited
+sentence is close enough in meaning AND the cited passages name the claim's medical entities
+(a drug together with the disease it is said to treat, in one passage). Passages that carry
+instructions aimed at the model are withheld from the prompt and never count as support.
+
+Policies: `flag` keeps the text and attaches the checks; `strict` drops unsupported claims
+and claims recommending a drug whose graph checks failed, says why, falls back to the
+extractive evidence sentences (themselves checked) and abstains when nothing remains.
+`check_answer` runs the same verification on an answer written elsewhere.
 """
 
 from __future__ import annotations
@@ -18,13 +26,18 @@ import numpy as np
 
 from generation.citations import parse_sentence
 from generation.prompt import build_messages
+from generation.verify import failing_claims, injection_reason
 from kb.records import Citation, Claim, ScoredPassage
 from kb.sentences import sentence_spans
 from kb.store import Version
 
 SUPPORT_THRESHOLD = 0.6
+STRONG_RELEVANCE = 0.5  # a passage this similar is relevant even without the question's entities
 _REFUSAL = re.compile(r"\b(do(es)? not (answer|contain|provide|mention)|cannot answer|"
                       r"no information|not enough information|unable to answer)\b", re.I)
+_TRAILING_KEYS = re.compile(r"(?:\s*\[[^\]\n]{1,40}\])*")
+WITHHELD_TEXT = "[passage withheld: it contains instructions addressed to the model]"
+NO_ANSWER = "No supported answer could be given from the knowledge base."
 
 
 @dataclass(frozen=True)
@@ -32,7 +45,16 @@ class AskOptions:
     k: int = 5
     policy: str = "flag"  # flag | strict
     max_new_tokens: int = 160
-    min_relevance: float = 0.2  # below this best dense score, nothing relevant was found
+    min_relevance: float = 0.2  # below this best sentence similarity, nothing relevant was found
+
+
+@dataclass(frozen=True)
+class VerifiedClaim(Claim):
+    """A claim with how its citations came about: `by_model` when the model's own keys were
+    used; `issues` lists what went wrong with them (none given, invented, re-attributed)."""
+
+    by_model: bool = True
+    issues: tuple[str, ...] = ()
 
 
 def _span_candidates(hit: ScoredPassage) -> list[tuple[int, int, str]]:
@@ -44,25 +66,38 @@ def _span_candidates(hit: ScoredPassage) -> list[tuple[int, int, str]]:
 class Attributor:
     """Finds, for a claim, the best-supporting sentence in given passages."""
 
-    def __init__(self, embedder: Any, hits: Sequence[ScoredPassage]) -> None:
+    def __init__(self, embedder: Any, hits: Sequence[ScoredPassage],
+                 exclude: Sequence[int] = ()) -> None:
         self.embedder = embedder
         self.hits = list(hits)
+        self.exclude = set(exclude)
         self.cands: list[tuple[int, int, int, str]] = []  # key, start, end, text
         for key, hit in enumerate(self.hits, start=1):
+            if key in self.exclude:
+                continue
             for s, e, t in _span_candidates(hit):
                 self.cands.append((key, s, e, t))
         self._vecs = embedder.embed([c[3] for c in self.cands]) if self.cands else np.zeros((0, 1))
 
+    @property
+    def keys(self) -> list[int]:
+        return sorted({c[0] for c in self.cands})
+
+    def similarity(self, text: str) -> float:
+        """Best similarity of `text` to any candidate sentence (0 when there is none)."""
+        if not self.cands:
+            return 0.0
+        return float(np.max(self._vecs @ self.embedder.embed([text])[0]))
+
     def best(self, claim: str, keys: Sequence[int] | None) -> list[tuple[int, int, int, str, float]]:
-        """Per key (or over all passages when keys is None): (key, start, end, text, score)."""
+        """Per key (each retrieved passage when keys is None): (key, start, end, text, score)."""
         if not self.cands:
             return []
         cv = self.embedder.embed([claim])[0]
         sims = self._vecs @ cv
         out = []
-        groups = keys if keys else [None]
-        for key in groups:
-            idx = [i for i, c in enumerate(self.cands) if key is None or c[0] == key]
+        for key in (keys if keys else self.keys):
+            idx = [i for i, c in enumerate(self.cands) if c[0] == key]
             if not idx:
                 continue
             i = max(idx, key=lambda j: sims[j])
@@ -79,41 +114,120 @@ def _citation(hit: ScoredPassage, key: int, start: int, end: int, text: str,
                     page=p.page, start=start, end=end, text=text, cited_by_model=by_model)
 
 
-def attribute(answer: str, hits: Sequence[ScoredPassage], embedder: Any) -> dict[str, Any]:
-    """Split `answer` into claims and attach exact citations (see module doc)."""
-    attr = Attributor(embedder, hits)
-    claims: list[Claim] = []
+def _choose(found: list[tuple[int, int, int, str, float]], text: str, hits: Sequence[ScoredPassage],
+            verifier: Any, model_keys: list[int]) -> tuple[list[tuple[int, int, int, str, float]], Any, list[int]]:
+    """The passages to cite for a claim: the model's, or the best one; completed with other
+    retrieved passages when those name entities the first choice lacks. Returns (chosen,
+    support, keys added post hoc)."""
+    by_key = {f[0]: f for f in found}
+    texts = {k: hits[k - 1].passage.text for k in by_key}
+    if model_keys:
+        chosen = [by_key[k] for k in model_keys if k in by_key]
+        pool = None
+    else:
+        ranked = sorted(found, key=lambda f: -f[4])
+        chosen = ranked[:1]
+        pool = ranked
+    if verifier is None or not chosen:
+        return chosen, None, []
+    support = verifier.support(text, {f[0]: texts[f[0]] for f in chosen})
+    if support.ok:
+        return chosen, support, []
+    if pool is not None:  # post hoc: prefer a good-enough passage that names everything
+        for f in pool[1:]:
+            if f[4] >= SUPPORT_THRESHOLD and verifier.support(text, {f[0]: texts[f[0]]}).ok:
+                return [f], verifier.support(text, {f[0]: texts[f[0]]}), []
+    added: list[int] = []
+    current = list(chosen)
+    for _ in range(2):  # complete with at most two more passages
+        best = None
+        for f in sorted(found, key=lambda f: -f[4]):
+            if f in current:
+                continue
+            trial = verifier.support(text, {g[0]: texts[g[0]] for g in current + [f]})
+            gain = (len(support.missing) + len(support.unpaired)) - (len(trial.missing) + len(trial.unpaired))
+            if gain > 0 and (best is None or gain > best[0]):
+                best = (gain, f, trial)
+        if best is None:
+            break
+        current.append(best[1])
+        added.append(best[1][0])
+        support = best[2]
+        if support.ok:
+            break
+    return current, support, added
+
+
+def attribute(answer: str, hits: Sequence[ScoredPassage], embedder: Any, *, verifier: Any = None,
+              exclude: dict[int, str] | None = None, honour_keys: bool = True,
+              attributor: Attributor | None = None) -> dict[str, Any]:
+    """Split `answer` into claims and attach exact citations (see module doc).
+
+    `verifier` (generation.verify.Verifier) adds the entity check; `exclude` maps passage keys
+    that must never support a claim to the reason; `honour_keys=False` ignores the answer's
+    own citation markers (an answer written against other passages).
+    """
+    exclude = exclude or {}
+    attr = attributor or Attributor(embedder, hits, list(exclude))
+    claims: list[VerifiedClaim] = []
     citations: dict[tuple[int, int, int], Citation] = {}
     invented: list[int] = []
     for s, e in sentence_spans(answer):
+        e += len(_TRAILING_KEYS.match(answer, e).group(0))  # "... diabetes. [1]": keep its key
         parsed = parse_sentence(answer[s:e], len(hits))
-        invented.extend(k for k in parsed.invented if k not in invented)
         if len(parsed.text) < 3:
             continue
-        found = attr.best(parsed.text, parsed.keys or None)
-        by_model = bool(parsed.keys)
-        keys: list[int] = []
+        issues: list[str] = []
+        keys = list(parsed.keys) if honour_keys else []
+        if honour_keys:
+            invented.extend(k for k in parsed.invented if k not in invented)
+            if parsed.invented:
+                issues.append("the model cited " + ", ".join(f"[{k}]" for k in parsed.invented)
+                              + ", not a retrieved passage (removed)")
+        bad = [k for k in keys if k in exclude]
+        if bad:
+            issues.append("the cited passage " + ", ".join(f"[{k}]" for k in bad) + " "
+                          + exclude[bad[0]] + ", so it is not used as support")
+        keys = [k for k in keys if k not in exclude]
+        by_model = bool(keys)
+        found = attr.best(parsed.text, None)
+        chosen, support, added = _choose(found, parsed.text, hits, verifier, keys)
+        if honour_keys and not by_model and chosen:
+            issues.append("the model gave no valid citation: attributed post hoc")
+        if by_model and added:
+            issues.append("its citations did not name everything it says: added "
+                          + ", ".join(f"[{k}]" for k in added))
+        out_keys: list[int] = []
         score = None
-        for key, cs, ce, ct, sim in found:
-            citations.setdefault((key, cs, ce), _citation(hits[key - 1], key, cs, ce, ct, by_model))
-            keys.append(key)
+        for key, cs, ce, ct, sim in chosen:
+            model_cited = by_model and key not in added
+            citations.setdefault((key, cs, ce), _citation(hits[key - 1], key, cs, ce, ct, model_cited))
+            out_keys.append(key)
+            if not model_cited and key in added:
+                continue  # completing passages name entities; the claim's wording is judged on its own
             score = sim if score is None else max(score, sim)
-        supported = score is not None and score >= SUPPORT_THRESHOLD
-        reason = None
+        if score is None and chosen:
+            score = max(f[4] for f in chosen)
+        reasons = []
         if score is None:
-            reason = "no retrieved passage to support it"
-        elif not supported:
-            reason = f"best supporting sentence similarity {score:.2f} < {SUPPORT_THRESHOLD}"
-        if not by_model and found:
-            reason = (reason + "; " if reason else "") + "the model gave no valid citation: attributed post hoc"
-        claims.append(Claim(text=parsed.text, citations=tuple(keys), supported=supported,
-                            score=None if score is None else round(score, 4), reason=reason))
+            reasons.append("no retrieved passage to support it")
+        elif score < SUPPORT_THRESHOLD:
+            reasons.append(f"best supporting sentence similarity {score:.2f} < {SUPPORT_THRESHOLD}")
+        if support is not None and not support.ok:
+            reasons.append(support.reason)
+        supported = not reasons
+        claims.append(VerifiedClaim(
+            text=parsed.text, citations=tuple(out_keys), supported=supported,
+            score=None if score is None else round(score, 4),
+            reason="; ".join(r for r in reasons if r) or None, by_model=by_model, issues=tuple(issues)))
     return {"claims": claims, "citations": list(citations.values()), "invented_keys": invented}
 
 
 def claim_json(c: Claim) -> dict[str, Any]:
     d = asdict(c)
     d["citations"] = list(c.citations)
+    if "issues" in d:
+        d["issues"] = list(d["issues"])
     return d
 
 
@@ -127,6 +241,108 @@ def retrieved_json(hits: Sequence[ScoredPassage]) -> list[dict[str, Any]]:
              "title": h.title, "source": h.source, "external_id": h.external_id,
              "page": h.passage.page, "start": h.passage.start, "end": h.passage.end}
             for i, h in enumerate(hits, start=1)]
+
+
+def suspicious_passages(hits: Sequence[ScoredPassage], checker: Any = None) -> dict[int, str]:
+    """Keys of retrieved passages that address the model (prompt injection), with why."""
+    if checker is not None and hasattr(checker, "suspicious"):
+        return checker.suspicious(hits)
+    return {k: r for k, h in enumerate(hits, start=1) if (r := injection_reason(h.passage.text))}
+
+
+def relevance(question: str, hits: Sequence[ScoredPassage], attributor: Attributor, checker: Any,
+              min_relevance: float) -> dict[str, Any]:
+    """Whether retrieval found anything relevant: a passage naming (or relating to) one of the
+    question's entities, or a sentence close in meaning."""
+    sim = attributor.similarity(question)
+    asked: set[str] = set()
+    covered: set[str] = set()
+    if checker is not None and hasattr(checker, "relevance"):
+        usable = [h for k, h in enumerate(hits, start=1) if k not in attributor.exclude]
+        asked, covered = checker.relevance(question, usable)
+    if asked:
+        ok = bool(covered) or sim >= STRONG_RELEVANCE
+    else:
+        ok = sim >= min_relevance
+    return {"relevant": ok, "similarity": round(sim, 4), "question_entities": sorted(asked),
+            "entities_found": sorted(covered)}
+
+
+def _prompt_hits(hits: Sequence[ScoredPassage], withheld: dict[int, str]) -> list[ScoredPassage]:
+    return [replace(h, passage=replace(h.passage, text=WITHHELD_TEXT)) if k in withheld else h
+            for k, h in enumerate(hits, start=1)]
+
+
+def _checks(checker: Any, question: str, claims: Sequence[Claim], citations: Sequence[Citation],
+            hits: Sequence[ScoredPassage]) -> list[dict[str, Any]]:
+    if checker is None:
+        return []
+    return list(checker(question=question, claims=claims, citations=citations, hits=hits))
+
+
+def _strict_filter(question: str, claims: list[VerifiedClaim], citations: list[Citation],
+                   hits: Sequence[ScoredPassage], checker: Any, notes: list[str],
+                   withheld: list[dict[str, Any]]) -> tuple[list[VerifiedClaim], list[dict[str, Any]]]:
+    """Drop unsupported claims and claims whose checks failed, until the rest passes."""
+    kept = list(claims)
+    checks = _checks(checker, question, kept, citations, hits)
+    for _ in range(4):
+        failing = failing_claims(checks)
+        drop = [i for i, c in enumerate(kept) if not c.supported or i in failing]
+        if not drop:
+            break
+        for i in drop:
+            c = kept[i]
+            why = failing.get(i) or [c.reason or "not supported"]
+            if not c.supported:
+                why = [f"not supported: {c.reason}"] + [w for w in why if "is not supported" not in w]
+            withheld.append({"text": c.text, "reasons": why})
+            notes.append(f"withheld {c.text!r}: " + "; ".join(why))
+        kept = [c for i, c in enumerate(kept) if i not in drop]
+        checks = _checks(checker, question, kept, citations, hits)
+    return kept, checks
+
+
+def verify_answer(question: str, raw: str, hits: Sequence[ScoredPassage], embedder: Any, *,
+                  checker: Any = None, policy: str = "flag", withheld_keys: dict[int, str] | None = None,
+                  honour_keys: bool = True, fallback: Any = None,
+                  attributor: Attributor | None = None) -> dict[str, Any]:
+    """Claims, citations and checks of an answer text, with the policy applied.
+
+    `fallback` (strict only): a function returning a replacement answer text when nothing of
+    `raw` survives (the extractive evidence sentences).
+    """
+    withheld_keys = withheld_keys or {}
+    attr = attributor or Attributor(embedder, hits, list(withheld_keys))
+    result = attribute(raw, hits, embedder, verifier=checker, exclude=withheld_keys,
+                       honour_keys=honour_keys, attributor=attr)
+    claims: list[VerifiedClaim] = result["claims"]
+    citations: list[Citation] = result["citations"]
+    notes: list[str] = []
+    withheld: list[dict[str, Any]] = []
+    out: dict[str, Any] = {"invented_keys": result["invented_keys"]}
+    if policy != "strict":
+        final, checks = claims, _checks(checker, question, claims, citations, hits)
+    else:
+        out["all_claims"] = [claim_json(c) for c in claims]
+        out["all_checks"] = _checks(checker, question, claims, citations, hits)
+        final, checks = _strict_filter(question, claims, citations, hits, checker, notes, withheld)
+        if not final and fallback is not None:
+            text = fallback()
+            if text:
+                res2 = attribute(text, hits, embedder, verifier=checker, exclude=withheld_keys,
+                                 honour_keys=True, attributor=attr)
+                final, checks = _strict_filter(question, res2["claims"], res2["citations"], hits,
+                                               checker, notes, withheld)
+                citations = res2["citations"]
+                if final:
+                    notes.append("the answer had no claim that passed verification: showing the "
+                                 "evidence sentences from the retrieved passages instead")
+                    out["fallback"] = "extractive"
+    used = {k for c in final for k in c.citations}
+    citations = [c for c in citations if c.key in used]
+    out.update(claims=final, citations=citations, checks=checks, notes=notes, withheld=withheld)
+    return out
 
 
 def answer_question(question: str, version: Version, searcher: Any, backend: Any,
@@ -144,63 +360,108 @@ def answer_question(question: str, version: Version, searcher: Any, backend: Any
         "policy": options.policy, "embedder": version.embedder.get("model"),
         "retrieved": retrieved_json(hits), "prompt": None, "raw_output": None,
     }
-    relevant = [h for h in hits if h.score >= options.min_relevance]
-    if not relevant:
+    embedder = searcher.embedder
+    withheld_keys = suspicious_passages(hits, checker)
+    if withheld_keys:
+        record["suspicious_passages"] = {str(k): v for k, v in withheld_keys.items()}
+    attr = Attributor(embedder, hits, list(withheld_keys))
+    rel = relevance(question, hits, attr, checker, options.min_relevance)
+    record["relevance"] = rel
+    if not rel["relevant"]:
         record.update(answer="The knowledge base has no passage relevant to this question.",
                       abstained=True, abstain_reason="retrieval found nothing relevant",
-                      claims=[], citations=[], checks=[], invented_keys=[], timings=timings)
+                      claims=[], citations=[], checks=[], invented_keys=[], notes=[],
+                      timings=timings)
         return record
 
-    embedder = searcher.embedder
+    safe_hits = [h for k, h in enumerate(hits, start=1) if k not in withheld_keys]
     t = time.perf_counter()
     if isinstance(backend, ExtractiveBackend):
-        raw = backend.answer(question, hits)
+        raw = _extractive(backend, question, hits, withheld_keys)
     else:
-        messages = build_messages(question, hits)
+        messages = build_messages(question, _prompt_hits(hits, withheld_keys))
         record["prompt"] = messages
         raw = backend.generate(messages, max_new_tokens=options.max_new_tokens)
     timings["generate_s"] = round(time.perf_counter() - t, 4)
     record["raw_output"] = raw
 
     t = time.perf_counter()
-    result = attribute(raw, hits, embedder)
-    claims: list[Claim] = result["claims"]
-    citations: list[Citation] = result["citations"]
-    checks: list[dict[str, Any]] = []
-    if checker is not None:
-        checks = checker(question=question, claims=claims, citations=citations, hits=hits)
+    fallback = None
+    if not isinstance(backend, ExtractiveBackend) and safe_hits:
+        fallback = lambda: _extractive(ExtractiveBackend(embedder), question, hits, withheld_keys)  # noqa: E731
+    verified = verify_answer(question, raw or "", hits, embedder, checker=checker, policy=options.policy,
+                             withheld_keys=withheld_keys, fallback=fallback, attributor=attr)
     timings["verify_s"] = round(time.perf_counter() - t, 4)
-
-    notes: list[str] = []
-    final_claims = claims
-    if options.policy == "strict":
-        dropped = [c for c in claims if not c.supported]
-        final_claims = [c for c in claims if c.supported]
-        if dropped:
-            notes.append(f"dropped {len(dropped)} unsupported claim(s): "
-                         + "; ".join(f"{c.text!r} ({c.reason})" for c in dropped))
-        if not final_claims and not isinstance(backend, ExtractiveBackend):
-            fallback = ExtractiveBackend(embedder).answer(question, hits)
-            res2 = attribute(fallback, hits, embedder)
-            final_claims = [c for c in res2["claims"] if c.supported]
-            citations = res2["citations"]
-            if final_claims:
-                notes.append("the model's answer had no supported claim: showing the evidence "
-                             "sentences from the retrieved passages instead")
-                record["fallback"] = "extractive"
-    used = {k for c in final_claims for k in c.citations}
-    citations = [c for c in citations if c.key in used]
-    abstained = not final_claims or bool(_REFUSAL.search(raw or "") and not any(
-        c.supported for c in final_claims))
-    answer = render(final_claims) if final_claims else (
-        "No supported answer could be given from the knowledge base.")
+    final: list[VerifiedClaim] = verified["claims"]
+    abstained = not final or bool(_REFUSAL.search(raw or "") and not any(c.supported for c in final))
     record.update(
-        answer=answer, abstained=abstained, claims=[claim_json(c) for c in final_claims],
-        all_claims=[claim_json(c) for c in claims] if options.policy == "strict" else None,
-        citations=[asdict(c) for c in citations], checks=checks,
-        invented_keys=result["invented_keys"], notes=notes, timings=timings)
+        answer=render(final) if final else _no_answer(verified["withheld"]),
+        abstained=abstained, claims=[claim_json(c) for c in final],
+        all_claims=verified.get("all_claims"), all_checks=verified.get("all_checks"),
+        citations=[asdict(c) for c in verified["citations"]], checks=verified["checks"],
+        invented_keys=verified["invented_keys"], notes=verified["notes"],
+        withheld=verified["withheld"], timings=timings)
+    if verified.get("fallback"):
+        record["fallback"] = verified["fallback"]
     if abstained:
-        record["abstain_reason"] = "no supported claim remained"
+        record["abstain_reason"] = ("no supported claim remained" if final == [] else
+                                    "the model declined and nothing it said is supported")
+    return record
+
+
+def _extractive(backend: Any, question: str, hits: Sequence[ScoredPassage],
+                withheld_keys: dict[int, str]) -> str:
+    """The extractive answer over the passages that may be quoted; keys stay the retrieval's."""
+    keep = [k for k in range(1, len(hits) + 1) if k not in withheld_keys]
+    if not keep:
+        return ""
+    text = backend.answer(question, [hits[k - 1] for k in keep])
+    return re.sub(r"\[(\d+)\]", lambda m: f"[{keep[int(m.group(1)) - 1]}]"
+                  if 0 < int(m.group(1)) <= len(keep) else m.group(0), text)
+
+
+def _no_answer(withheld: Sequence[dict[str, Any]]) -> str:
+    reasons = [r for w in withheld for r in w["reasons"] if "not supported" not in r]
+    if reasons:
+        return NO_ANSWER[:-1] + ": the recommendation was withheld because " + reasons[0].rstrip(".") + "."
+    return NO_ANSWER
+
+
+def check_answer(question: str, answer: str, version: Version, searcher: Any, *,
+                 k: int = 5, policy: str = "flag", checker: Any = None,
+                 model: str | None = None) -> dict[str, Any]:
+    """Verify an answer written elsewhere: retrieve for the question and for the answer,
+    attribute each sentence post hoc (its own citation markers refer to other passages),
+    run the checks; strict drops what fails without replacing it."""
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    hits = list(searcher.search(question, k))
+    seen = {h.passage.passage_id for h in hits}
+    if answer.strip():
+        for h in searcher.search(answer[:2000], k):
+            if h.passage.passage_id not in seen:
+                seen.add(h.passage.passage_id)
+                hits.append(h)
+    timings["retrieve_s"] = round(time.perf_counter() - t, 4)
+    t = time.perf_counter()
+    withheld_keys = suspicious_passages(hits, checker)
+    attr = Attributor(searcher.embedder, hits, list(withheld_keys))
+    verified = verify_answer(question, answer, hits, searcher.embedder, checker=checker, policy=policy,
+                             withheld_keys=withheld_keys, honour_keys=False, attributor=attr)
+    timings["verify_s"] = round(time.perf_counter() - t, 4)
+    final = verified["claims"]
+    record: dict[str, Any] = {
+        "question": question, "input_answer": answer, "kb_version": version.id, "model": model,
+        "policy": policy, "embedder": version.embedder.get("model"), "retrieved": retrieved_json(hits),
+        "answer": render(final) if final else _no_answer(verified["withheld"]),
+        "abstained": not final, "claims": [claim_json(c) for c in final],
+        "all_claims": verified.get("all_claims"), "all_checks": verified.get("all_checks"),
+        "citations": [asdict(c) for c in verified["citations"]], "checks": verified["checks"],
+        "notes": verified["notes"], "withheld": verified["withheld"], "timings": timings,
+        "relevance": relevance(question, hits, attr, checker, AskOptions().min_relevance),
+    }
+    if withheld_keys:
+        record["suspicious_passages"] = {str(k): v for k, v in withheld_keys.items()}
     return record
 
 

@@ -1,15 +1,22 @@
-"""Re-verify a past generation against the current KB and the ledger chain."""
+"""Re-verify a past generation against the current KB and the ledger chain.
+
+Besides the sources, the checks are re-run against the current KB (its passages and its
+knowledge graph) and compared with the recorded ones: a rule added to the graph since, a
+cited passage gone or changed, shows up as a changed check.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from kb.errors import KBError
 from kb.ledger import Ledger
-from kb.store import KnowledgeBase
+from kb.records import ScoredPassage
+from kb.store import KnowledgeBase, Version
 
 
-def audit(gen_id: str, kb: KnowledgeBase) -> dict[str, Any]:
+def audit(gen_id: str, kb: KnowledgeBase, *, recheck: bool = True) -> dict[str, Any]:
     ledger = Ledger(kb.root)
     record = ledger.get(gen_id)
     current = kb.current()
@@ -49,6 +56,81 @@ def audit(gen_id: str, kb: KnowledgeBase) -> dict[str, Any]:
     if original is not None and (missing or changed):
         verification["original_passages"] = {
             pid: (p.text if (p := original.passage(pid)) else None) for pid in missing + changed}
+    if recheck:
+        verification["checks"] = recheck_record(record, current)
     out = dict(record)
     out["verification"] = verification
     return out
+
+
+def _check_key(c: dict[str, Any]) -> str:
+    def ident(x: Any) -> Any:
+        if isinstance(x, dict):
+            return x.get("id", x.get("claim"))
+        if isinstance(x, list):
+            return sorted(json.dumps(ident(i)) for i in x)
+        return x
+
+    return json.dumps([c.get("rule"), ident(c.get("subject")), ident(c.get("object"))])
+
+
+def _current_claims(record: dict[str, Any], current: Version, checker: Any) -> list[dict[str, Any]]:
+    """The recorded claims, their support re-judged on the current passages: a cited passage
+    gone or changed, or no longer naming the claim's entities, makes a claim unsupported."""
+    by_key: dict[Any, dict[str, Any]] = {}
+    for c in record.get("citations") or []:
+        by_key.setdefault(c["key"], c)
+    out = []
+    for claim in record.get("claims") or []:
+        claim = dict(claim)
+        texts: dict[Any, str] = {}
+        problems = []
+        for key in claim.get("citations") or []:
+            cit = by_key.get(key)
+            passage = current.passage(cit["passage_id"]) if cit else None
+            if passage is None:
+                problems.append(f"cited passage [{key}] is no longer in the KB")
+                continue
+            doc = current.document(cit["doc_id"])
+            if doc is None or doc.text[cit["start"]:cit["end"]] != cit["text"]:
+                problems.append(f"the cited span of passage [{key}] changed")
+                continue
+            texts[key] = passage.text
+        if checker is not None and hasattr(checker, "support") and texts:
+            support = checker.support(claim["text"], texts)
+            if not support.ok:
+                problems.append(support.reason)
+        if problems:
+            claim["supported"] = False
+            claim["reason"] = "; ".join(p for p in problems if p)
+        out.append(claim)
+    return out
+
+
+def recheck_record(record: dict[str, Any], current: Version) -> dict[str, Any]:
+    """Re-run the checks of a recorded generation against `current`; what changed."""
+    from generation.verify import make_checker
+
+    checker = make_checker(current)
+    claims = _current_claims(record, current, checker)
+    hits = []
+    for r in record.get("retrieved") or []:
+        p = current.passage(r["passage_id"])
+        if p is not None:
+            hits.append(ScoredPassage(passage=p, score=r.get("score", 0.0), title=r.get("title"),
+                                      source=r.get("source"), external_id=r.get("external_id")))
+    now = checker(question=record.get("question") or "", claims=claims,
+                  citations=record.get("citations") or [], hits=hits)
+    before = {_check_key(c): c for c in record.get("checks") or []}
+    after = {_check_key(c): c for c in now}
+    changed = [{"rule": c["rule"], "subject": c["subject"], "object": c["object"],
+                "before": before[k]["status"], "after": c["status"], "message": c["message"]}
+               for k, c in after.items() if k in before and before[k]["status"] != c["status"]]
+    return {
+        "kb_version": current.id,
+        "current": now,
+        "changed": changed,
+        "added": [c for k, c in after.items() if k not in before],
+        "removed": [c for k, c in before.items() if k not in after],
+        "unchanged": sum(1 for k, c in after.items() if k in before and before[k]["status"] == c["status"]),
+    }

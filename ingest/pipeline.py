@@ -126,12 +126,17 @@ def build(
                 seen.add(doc.doc_id)
                 docs.append((doc, origin))
 
-        # 2. chunk
-        chunker = Chunker(options.chunking, tokenizer=embedder.tokenizer())
-        per_doc: list[list[Passage]] = []
-        for i, batch in enumerate(_batches([d for d, _ in docs], 64)):
-            per_doc.extend(stages.chunk_batch(batch, chunker))
-            progress("chunk", min((i + 1) * 64, len(docs)), len(docs))
+        # 2. chunk (documents unchanged since the previous version keep their passages)
+        kept = _kept_passages(previous, docs, options, embedder)
+        todo = [d for d, _ in docs if d.doc_id not in kept]
+        chunked: dict[str, list[Passage]] = {}
+        if todo:
+            chunker = Chunker(options.chunking, tokenizer=embedder.tokenizer())
+            for i, batch in enumerate(_batches(todo, 64)):
+                for doc, plist in zip(batch, stages.chunk_batch(batch, chunker), strict=True):
+                    chunked[doc.doc_id] = plist
+                progress("chunk", min((i + 1) * 64, len(todo)), len(todo))
+        per_doc = [kept.get(d.doc_id) or chunked.get(d.doc_id, []) for d, _ in docs]
         passages: list[Passage] = []
         seen_p: set[str] = set()
         for plist in per_doc:
@@ -173,6 +178,7 @@ def build(
                 "documents": len(docs), "passages": len(passages),
                 "entities": entities_n, "edges": edges_n, "failed": failed,
                 "embedded": len(passages) - reused, "reused_vectors": reused,
+                "chunked_documents": len(todo),
                 **delta, "seconds": seconds,
             }
             if kb.fallback_note:
@@ -181,8 +187,7 @@ def build(
             manifest = {
                 "embedder": {"model": embedder.model_id, "dim": int(vectors.shape[1]),
                              "precision": embedder.precision},
-                "chunking": {"chunk_tokens": options.chunking.chunk_tokens,
-                             "overlap_tokens": options.chunking.overlap_tokens},
+                "chunking": _chunking_manifest(options),
                 "counts": {"documents": len(docs), "passages": len(passages),
                            "entities": entities_n, "edges": edges_n},
                 "sources": dict(sorted(read.source_hashes.items())),
@@ -258,8 +263,8 @@ def _extract_and_graph(passages: list[Passage], options: BuildOptions, previous:
                        progress: Progress) -> tuple[Any, list[tuple], int, int]:
     from ingest import stages
     from ingest.curated import load_curated
-    from kb.vocabulary import Vocabulary
     from kb.graph import KnowledgeGraph
+    from kb.vocabulary import Vocabulary
 
     assert options.graph_seeds is not None
     progress("graph", 0, 1)
@@ -279,16 +284,56 @@ def _extract_and_graph(passages: list[Passage], options: BuildOptions, previous:
     return graph, mentions, n_entities, n_edges
 
 
+def _kept_passages(previous: Version | None, docs: list[tuple[Document, str]],
+                   options: BuildOptions, embedder: Any) -> dict[str, list[Passage]]:
+    """Passages of documents that are in the previous version unchanged (same content hash),
+    when that version was chunked the same way (settings, tokenizer, splitter version):
+    chunking is deterministic, so they are what chunking again would give."""
+    if previous is None:
+        return {}
+    same = (previous.manifest.get("chunking") == _chunking_manifest(options)
+            and previous.embedder.get("model") == embedder.model_id
+            and all(previous.manifest.get("tools", {}).get(t) == v
+                    for t, v in _tool_versions().items()
+                    if t in ("medkb", "langchain-text-splitters")))
+    if not same:
+        return {}
+    wanted = {d.doc_id for d, _ in docs} & set(previous.document_hashes())
+    kept: dict[str, list[Passage]] = {}
+    for p in previous.iter_passages():  # in ordinal order: each document's in chunk order
+        if p.doc_id in wanted:
+            kept.setdefault(p.doc_id, []).append(p)
+    return kept
+
+
+def _chunking_manifest(options: BuildOptions) -> dict[str, int]:
+    return {"chunk_tokens": options.chunking.chunk_tokens,
+            "overlap_tokens": options.chunking.overlap_tokens}
+
+
 def _delta(previous: Version | None, docs: list[tuple[Document, str]]) -> dict[str, int]:
-    """added / changed / removed / unchanged documents, keyed by their source."""
+    """added / changed / removed / unchanged documents by content hash (the doc id).
+
+    A document whose id was there before is unchanged, wherever it now lives; a new id at a
+    source that held a now-gone id is a change; other new ids are added, other gone ids
+    removed.
+    """
     if previous is None:
         return {"added": len(docs), "changed": 0, "removed": 0, "unchanged": 0}
-    old = {row[0]: row[1] for row in previous.db.execute("SELECT source, doc_id FROM documents")}
-    new = {d.source: d.doc_id for d, _ in docs}
-    added = sum(1 for s in new if s not in old)
-    removed = sum(1 for s in old if s not in new)
-    changed = sum(1 for s, i in new.items() if s in old and old[s] != i)
-    unchanged = sum(1 for s, i in new.items() if old.get(s) == i)
+    old = dict(previous.db.execute("SELECT doc_id, source FROM documents").fetchall())
+    new = {d.doc_id: d.source for d, _ in docs}
+    unchanged = sum(1 for i in new if i in old)
+    gone_sources: dict[str, int] = {}
+    for i, src in old.items():
+        if i not in new:
+            gone_sources[src] = gone_sources.get(src, 0) + 1
+    changed = 0
+    for i, src in new.items():
+        if i not in old and gone_sources.get(src, 0) > 0:
+            gone_sources[src] -= 1
+            changed += 1
+    added = sum(1 for i in new if i not in old) - changed
+    removed = sum(1 for i in old if i not in new) - changed
     return {"added": added, "changed": changed, "removed": removed, "unchanged": unchanged}
 
 

@@ -24,6 +24,10 @@ app.add_typer(models_app, name="models")
 
 KbOpt = typer.Option(None, "--kb", help="KB directory (default $MEDKB_HOME, else ./medkb-data)")
 JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+KeepOpt = typer.Option(None, "--keep-versions",
+                       help="After publishing, keep only this many newest versions (default: "
+                            "all, until `medkb prune`; keep 2+ so readers of the previous "
+                            "version are never cut off).")
 
 
 def _emit(data: Any, as_json: bool, human: Any = None) -> None:
@@ -88,14 +92,18 @@ def _open(kb: Optional[Path]) -> Any:
 
 # ---------------------------------------------------------------------------------------------
 def _build(sources: list[Path], kb: Optional[Path], as_json: bool, embedder: str,
-           graph: list[Path], no_graph: bool, update: bool) -> None:
+           graph: list[Path], no_graph: bool, update: bool,
+           keep_versions: Optional[int] = None) -> None:
     from ingest.pipeline import BuildOptions, build, default_graph_seeds
 
     seeds = None if no_graph else default_graph_seeds()
     for g in graph:
         if not g.exists():
             raise MedKBError(f"{g}: graph rule file not found")
-    options = BuildOptions(embedder=embedder, graph_seeds=seeds, graph_files=tuple(graph))
+    if keep_versions is not None and keep_versions < 1:
+        raise MedKBError("--keep-versions must be at least 1")
+    options = BuildOptions(embedder=embedder, graph_seeds=seeds, graph_files=tuple(graph),
+                           keep_versions=keep_versions)
     cb, bars = _progress()
     if bars is not None:
         bars.start()
@@ -126,9 +134,11 @@ def build(
     embedder: str = typer.Option(DEFAULT_EMBEDDER, help="Embedding model id or local path."),
     graph: list[Path] = typer.Option([], "--graph", help="Extra rule file (TSV/CSV), repeatable."),
     no_graph: bool = typer.Option(False, "--no-graph", help="Skip the knowledge graph."),
+    keep_versions: Optional[int] = KeepOpt,
 ) -> None:
     """Build a new KB version from SOURCES (reusing vectors of unchanged passages)."""
-    _run(lambda: _build(sources, kb, as_json, embedder, graph, no_graph, update=False))
+    _run(lambda: _build(sources, kb, as_json, embedder, graph, no_graph, update=False,
+                        keep_versions=keep_versions))
 
 
 @app.command()
@@ -139,10 +149,12 @@ def update(
     embedder: str = typer.Option(DEFAULT_EMBEDDER, help="Must match the KB's embedder."),
     graph: list[Path] = typer.Option([], "--graph"),
     no_graph: bool = typer.Option(False, "--no-graph"),
+    keep_versions: Optional[int] = KeepOpt,
 ) -> None:
     """Publish a new version for the corpus as it is now: added, changed and removed documents
     are detected by content hash; only changed passages are embedded."""
-    _run(lambda: _build(sources, kb, as_json, embedder, graph, no_graph, update=True))
+    _run(lambda: _build(sources, kb, as_json, embedder, graph, no_graph, update=True,
+                        keep_versions=keep_versions))
 
 
 @app.command()

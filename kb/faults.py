@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
+from typing import Any
 
 ENV = "MEDKB_FAULT_POINT"
 
@@ -19,3 +21,13 @@ def checkpoint(name: str) -> None:
     point, _, sig = wanted.partition("@")
     if point == name:
         os.kill(os.getpid(), getattr(signal, sig or "SIGKILL", signal.SIGKILL))
+
+
+def call_with_fault(point: str | None, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """`fn(*args, **kwargs)` with the fault point set: the target of a child process in
+    fault-injection tests (a forkserver child does not see later changes to os.environ)."""
+    if point:
+        os.environ[ENV] = point
+    else:
+        os.environ.pop(ENV, None)
+    return fn(*args, **kwargs)

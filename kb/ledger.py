@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kb.errors import KBError
+from kb.faults import checkpoint
 from kb.fsutil import atomic_write
 from kb.store import now_iso
 
@@ -63,7 +64,7 @@ class Ledger:
             seq = (last[0] + 1) if last else 1
             prev = last[1] if last else GENESIS
             created = now_iso()
-            body = canonical(record)
+            body = canonical({**record, "kind": kind})  # inside the hash, like the rest
             digest = chain_hash(prev, seq, created, body)
             gen_id = digest[:16]
             con.execute("INSERT INTO generations VALUES (?,?,?,?,?,?,?,?)",
@@ -75,6 +76,7 @@ class Ledger:
             raise
         finally:
             con.close()
+        checkpoint("ledger-before-head")
         atomic_write(self.head_path, json.dumps({"count": seq, "hash": digest}))
         return gen_id
 
@@ -102,31 +104,55 @@ class Ledger:
     def verify(self) -> dict[str, Any]:
         """Recompute the chain: any edited, reordered or deleted record breaks it."""
         problems: list[str] = []
+        notes: list[str] = []
         count = 0
         prev = GENESIS
+        hashes: list[str] = []
         if self.path.exists():
             con = self._connect()
             try:
-                rows = con.execute("SELECT seq, id, created_at, prev_hash, hash, record "
-                                   "FROM generations ORDER BY seq").fetchall()
+                rows = con.execute("SELECT seq, id, created_at, prev_hash, hash, record, kind, "
+                                   "kb_version FROM generations ORDER BY seq").fetchall()
             finally:
                 con.close()
-            for expected_seq, (seq, gid, created, prev_hash, digest, body) in enumerate(rows, 1):
+            for expected_seq, (seq, gid, created, prev_hash, digest, body, kind,
+                               kb_version) in enumerate(rows, 1):
                 count += 1
                 if seq != expected_seq:
                     problems.append(f"record {expected_seq} is missing (next is {seq})")
                 if prev_hash != prev:
                     problems.append(f"record {seq} ({gid}) does not follow its predecessor")
-                if chain_hash(prev_hash, seq, created, body) != digest or gid != digest[:16]:
+                if chain_hash(prev_hash, seq, created, body) != digest or gid != digest[:16] \
+                        or not _columns_match(body, kind, kb_version):
                     problems.append(f"record {seq} ({gid}) was modified after it was written")
                 prev = digest
+                hashes.append(digest)
         try:
             head = json.loads(self.head_path.read_text("utf-8"))
         except (OSError, ValueError):
             head = None
-        if head is None and count:
+        if head is None and count > 1:
             problems.append("the ledger head file is missing")
+        elif head is None and count == 1:
+            notes.append("the head file was never written (the first append was interrupted)")
         elif head is not None and (head.get("count") != count or head.get("hash") != prev):
-            problems.append(f"the ledger ends at record {count} but its head says "
-                            f"{head.get('count')}: records were removed or added outside MedKB")
-        return {"ledger_ok": not problems, "records": count, "problems": problems}
+            if head.get("count") == count - 1 and count >= 1 and \
+                    head.get("hash") == (hashes[-2] if count >= 2 else GENESIS):
+                # A crash between the commit and the head update; the next append fixes it.
+                notes.append(f"record {count} was written but the head file not updated "
+                             "(an interrupted append)")
+            else:
+                problems.append(f"the ledger ends at record {count} but its head says "
+                                f"{head.get('count')}: records were removed or added outside "
+                                "MedKB")
+        return {"ledger_ok": not problems, "records": count, "problems": problems,
+                "notes": notes}
+
+
+def _columns_match(body: str, kind: str, kb_version: str | None) -> bool:
+    """The indexed columns are copies of the hashed record; an edit to them is tampering too."""
+    try:
+        record = json.loads(body)
+    except ValueError:
+        return False
+    return record.get("kind", kind) == kind and record.get("kb_version") == kb_version

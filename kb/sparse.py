@@ -91,6 +91,12 @@ class SparseIndex:
         bm25.index(tokens, show_progress=False)
         return cls(bm25, params, len(texts))
 
+    def describe(self) -> dict[str, Any]:
+        """The pinned settings, for a KB manifest (the stop word list by size only)."""
+        d = asdict(self.params)
+        d["stopwords"] = len(self.params.stopwords)
+        return {**d, "bm25s": _bm25s_version(), "passages": self._size}
+
     def save(self, directory: Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -140,7 +146,11 @@ class SparseIndex:
 
     def search(self, query: str, k: int) -> tuple[list[float], list[int]]:
         """The best `k` passages with a positive score: (scores, ordinals), best first."""
-        scores = self.scores(query)
+        return self.top(self.scores(query), k)
+
+    @staticmethod
+    def top(scores: np.ndarray, k: int) -> tuple[list[float], list[int]]:
+        """The best `k` positive entries of a score row, ties broken by ordinal."""
         k = min(k, int(np.count_nonzero(scores > 0)))
         if k <= 0:
             return [], []

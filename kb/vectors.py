@@ -18,6 +18,7 @@ HNSW_THRESHOLD = 50_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 100
 HNSW_EF_SEARCH = 128
+PARALLEL_MIN_QUERIES = 8  # smaller batches search on the calling thread alone
 
 
 def choose_kind(n: int, kind: str = "auto") -> str:
@@ -122,7 +123,18 @@ class FaissIndex:
             n = len(queries)
             return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
         q = np.ascontiguousarray(queries, dtype=np.float32)
-        return self._index.search(q, k)  # type: ignore[attr-defined]
+        if len(q) >= PARALLEL_MIN_QUERIES:
+            return self._index.search(q, k)  # type: ignore[attr-defined]
+        import faiss
+
+        # A few queries gain nothing from OpenMP threads, and on a busy machine waiting for
+        # them costs tens of milliseconds; the setting is per calling thread.
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            return self._index.search(q, k)  # type: ignore[attr-defined]
+        finally:
+            faiss.omp_set_num_threads(threads)
 
     def reconstruct_all(self) -> np.ndarray:
         return self._index.reconstruct_n(0, len(self))  # type: ignore[attr-defined]

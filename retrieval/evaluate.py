@@ -188,7 +188,7 @@ def run_method(searcher: Any, prep: Prepared, evalset: EvalSet, method: str,
     for i, qid in enumerate(prep.ids):
         lists = prep.lists[i]
         if method == "hybrid":
-            ranked = searcher.fuse(prep.texts[i], lists, prep.vectors[i : i + 1], depth)
+            ranked = searcher.fuse(prep.texts[i], lists, prep.vectors[i : i + 1], depth)[:depth]
         else:
             ranked = lists[method][:depth]
         per_query.append(query_metrics(collapse(ranked, prep.doc_of), evalset.qrels[qid]))
@@ -223,9 +223,8 @@ def _unmatched(evalset: EvalSet, doc_of: Mapping[int, str | None]) -> int:
 # -- tuning -------------------------------------------------------------------------------------
 TUNE_GRID: dict[str, Sequence[Any]] = {
     "fusion": ("rrf", "convex"),
-    "dense_weight": (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0),
-    "rrf_k": (5.0, 10.0, 20.0, 60.0),
-    "mmr_lambda": (1.0, 0.9),
+    "dense_weight": (0.5, 0.75, 1.0, 1.5, 2.0),
+    "rrf_k": (10.0, 60.0),
 }
 
 

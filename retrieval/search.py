@@ -1,7 +1,8 @@
 """The search entry point used by the CLI, the server and answering.
 
-Hybrid by default (DESIGN §7.1): FAISS dense and BM25 sparse candidates, fused by weighted
-reciprocal rank fusion, boosted for passages that mention the query's entities, filtered by
+Hybrid by default (DESIGN §7.1): FAISS dense and BM25 sparse candidates, fused (a weighted
+sum of min-max normalised scores by default, weighted reciprocal rank fusion on request; see
+retrieval.fusion.FusionConfig for why), boosted for passages that mention the query's entities, filtered by
 evidence type / year / source, and de-duplicated by maximal marginal relevance.
 """
 
@@ -38,7 +39,8 @@ class Filters:
 
     evidence_types: the document's `metadata["evidence_type"]` (case-insensitive);
     year_min / year_max: inclusive publication years (documents without a year are dropped);
-    sources: substrings of, or glob patterns (`*`, `?`) over, the document's source.
+    sources: substrings of, or glob patterns (`*`, `?`) over, the document's source (a
+    record's source is `file#id`; a glob may leave the `#id` out).
     """
 
     evidence_types: tuple[str, ...] = ()
@@ -72,8 +74,9 @@ class Filters:
 
 
 def _source_match(source: str, pattern: str) -> bool:
+    """A glob matches the source with or without its record fragment (`file.jsonl#id`)."""
     if any(c in pattern for c in "*?["):
-        return fnmatch.fnmatchcase(source, pattern)
+        return any(fnmatch.fnmatchcase(s, pattern) for s in (source, source.split("#")[0]))
     return pattern in source
 
 
@@ -156,7 +159,7 @@ class Searcher:
         cfg = self.config
         weights = {"dense": cfg.dense_weight, "sparse": cfg.sparse_weight}
         if cfg.fusion == "convex":
-            scores = fusion.convex({n: dict(h) for n, h in lists.items()}, weights)
+            scores = fusion.convex(self._exact_scores(query, lists, query_vector), weights)
         else:
             scores = fusion.weighted_rrf({n: [o for o, _ in h] for n, h in lists.items()},
                                          weights, cfg.rrf_k)
@@ -174,6 +177,19 @@ class Searcher:
             ranked = fusion.mmr(pool, vecs, k, lam=cfg.mmr_lambda,
                                 duplicate_cosine=cfg.duplicate_cosine)
         return ranked
+
+    def _exact_scores(self, query: str, lists: dict[str, list[tuple[int, float]]],
+                      query_vector: np.ndarray | None) -> dict[str, dict[int, float]]:
+        """Both scores for every candidate either list found, so a passage missing from one
+        list is scored for what it is there rather than counted as zero."""
+        union = sorted({o for hits in lists.values() for o, _ in hits})
+        if not union:
+            return {}
+        qv = query_vector if query_vector is not None else self.embedder.embed([query])
+        dense = self.version.vectors().reconstruct(union) @ np.asarray(qv, np.float32)[0]
+        sparse = self.sparse.scores_of(query, union)
+        return {"dense": dict(zip(union, dense.tolist(), strict=True)),
+                "sparse": dict(zip(union, sparse.tolist(), strict=True))}
 
     def query_entities(self, query: str) -> set[str]:
         if not self._tagger_ready:

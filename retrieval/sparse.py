@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from kb.records import ScoredPassage
 from kb.store import Version
@@ -33,6 +36,7 @@ class SparseRetriever:
     def __init__(self, version: Version, index: Any = None) -> None:
         self.version = version
         self._index = index
+        self._last: tuple[str, np.ndarray] | None = None
 
     @property
     def index(self) -> Any:
@@ -41,8 +45,20 @@ class SparseRetriever:
         return self._index
 
     def ranked(self, query: str, n: int) -> list[tuple[int, float]]:
-        scores, ordinals = self.index.search(query, n)
+        scores, ordinals = self.index.top(self._row(query), n)
         return list(zip(ordinals, scores, strict=True))
+
+    def scores_of(self, query: str, ordinals: Sequence[int]) -> np.ndarray:
+        """BM25 scores of given passages."""
+        row = self._row(query)
+        idx = np.asarray(list(ordinals), dtype=np.int64)
+        return row[idx] if len(row) else np.zeros(len(idx), dtype=np.float32)
+
+    def _row(self, query: str) -> np.ndarray:
+        """Every passage's score; the last query's row is kept (fusion reads it again)."""
+        if self._last is None or self._last[0] != query:
+            self._last = (query, self.index.scores(query))
+        return self._last[1]
 
     def search(self, query: str, k: int = 10) -> list[ScoredPassage]:
         from retrieval.hits import hydrate

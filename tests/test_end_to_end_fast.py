@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conftest import contract
+from medkb_testutil import contract
 
 
 def _version(kb: Path):
@@ -113,7 +113,7 @@ def test_audit_flags_sources_gone_after_rebuild(tmp_path: Path, tiny_corpus: Pat
 
     out = _ask(tiny_kb, ExtractiveBackend(HashEmbedder(256)), "metformin type 2 diabetes")
     records = [json.loads(line) for line in (tiny_corpus / "records.jsonl").read_text().splitlines()]
-    from conftest import write_jsonl
+    from medkb_testutil import write_jsonl
 
     write_jsonl(tiny_corpus / "records.jsonl", [r for r in records if r["_id"] != "dm-1"])
     build([tiny_corpus], tiny_kb, BuildOptions(embedder="hash-256", graph_seeds=None), update=True)

@@ -24,6 +24,16 @@ def read(path: Path) -> Iterator[Document]:
     if not path.is_file():
         raise InputError(source, "no such file")
     try:
+        with open(path, "rb") as fh:
+            head = fh.read(1024)
+    except OSError as exc:
+        raise InputError(source, f"cannot read file: {exc.strerror or exc}") from exc
+    if not head:
+        raise InputError(source, "not a readable PDF (the file is empty)")
+    if b"%PDF-" not in head:  # MuPDF would otherwise sniff HTML, XPS, images ...
+        raise InputError(source, "not a PDF (no %PDF- header in its first 1024 bytes); "
+                         "check what the file really is")
+    try:
         pdf = pymupdf.open(path, filetype="pdf")
     except (pymupdf.FileDataError, pymupdf.EmptyFileError, RuntimeError, ValueError) as exc:
         raise InputError(
@@ -32,6 +42,8 @@ def read(path: Path) -> Iterator[Document]:
     except OSError as exc:
         raise InputError(source, f"cannot read file: {exc.strerror or exc}") from exc
     with pdf:
+        if not pdf.is_pdf:
+            raise InputError(source, "not a PDF; check what the file really is")
         if pdf.needs_pass:
             raise InputError(source, "the PDF is password-protected; save an unlocked copy")
         parts: list[str] = []

@@ -6,9 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import BEIR_TINY
+from retrieval_fixtures import BEIR_TINY, open_beir_kb
 
 from retrieval import evaluate as ev
+
+
+@pytest.fixture(scope="module")
+def beir_version(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    version = open_beir_kb(tmp_path_factory.mktemp("beir"))
+    yield version
+    version.close()
 
 
 def test_metrics_by_hand() -> None:
@@ -108,3 +115,14 @@ def test_import_cli_eval_stays_light() -> None:
             "'bm25s', 'retrieval.evaluate') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_chart_png(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from retrieval.chart import methods_chart
+
+    result = {"dataset": "tiny", "n_queries": 4, "passages": 8, "embedder": "hash-256",
+              "methods": {m: {k: 0.5 for k in ev.METRIC_NAMES}
+                          for m in ("dense", "sparse", "hybrid")}}
+    out = methods_chart(result, tmp_path / "c.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

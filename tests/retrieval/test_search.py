@@ -5,9 +5,17 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from retrieval_fixtures import open_beir_kb
 
 from kb.errors import KBError
 from retrieval.search import Filters, Searcher, hit_json
+
+
+@pytest.fixture(scope="module")
+def beir_version(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    version = open_beir_kb(tmp_path_factory.mktemp("beir"))
+    yield version
+    version.close()
 
 
 def _ids(hits) -> list[str]:  # noqa: ANN001

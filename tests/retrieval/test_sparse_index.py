@@ -45,6 +45,7 @@ def test_save_load_roundtrip_without_pickle(tmp_path: Path) -> None:
     assert meta["k1"] == 0.9 and meta["b"] == 0.4 and meta["stemmer"] == "english"
     loaded = SparseIndex.load(tmp_path / "bm25")
     assert loaded.params == idx.params
+    assert loaded.describe()["k1"] == 0.9 and loaded.describe()["passages"] == len(TEXTS)
     assert loaded.search("diabetes metformin", 3) == idx.search("diabetes metformin", 3)
 
 

@@ -1,0 +1,301 @@
+"""The graph-constraint rules: indication, contraindication, interaction, diagnosis consistency.
+
+Each rule reads a clinical reading (generation.clinical) of the question and the answer and
+asks the knowledge graph (kb.graph) with its evidence. A result is a plain dict, the
+`checks` item of the JSON contract: rule, status (pass | warn | fail), subject, object,
+evidence (curated file and note, or literature passage ids), a one-line message, plus
+`claims` (indices of the claims that carry the recommendation, so a strict policy can drop
+them) and rule-specific extras.
+
+Severity decisions (documented in generation/README.md):
+- indication: pass on a treats/palliates edge (curated or literature) to the disease, an
+  ancestor or a descendant (3 levels), the drug's class included; fail on a curated
+  not-indicated edge; warn when the graph has neither.
+- contraindication: fail at `contraindicated`; warn at `major` or `moderate`, and for a
+  literature-only edge (no severity, one sentence of one paper); pass otherwise.
+- interaction: fail at `contraindicated` and at `major` (DESIGN §7: "no two drugs may
+  interact at major or contraindicated severity"); warn at `moderate` or unknown severity
+  (literature); pass at `minor` or with no known interaction.
+- diagnosis_consistency: pass when the proposed diagnosis (or a subtype, or a parent up to
+  two levels) presents at least one reported symptom; warn when it presents none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from generation.clinical import AnswerReading, Item, QuestionReading
+from kb.graph import severity_rank
+
+EvidenceFilter = Callable[[dict[str, Any]], bool]
+_STOP_CUES = ("stop", "discontinu", "hold", "withh", "cease", "taper", "switch", "deprescribe", "off")
+
+
+def _keep_all(_: dict[str, Any]) -> bool:
+    return True
+
+
+def _sources(evidence: Sequence[dict[str, Any]], limit: int = 2) -> str:
+    """'FDA label (x): reason' for curated rows, 'literature, passage abc' otherwise."""
+    parts: list[str] = []
+    for ev in evidence:
+        if ev.get("curated"):
+            text = ev.get("note") or ev["source"]
+        else:
+            text = f"literature, passage {ev.get('passage_id')}"
+        if text not in parts:
+            parts.append(text)
+        if len(parts) >= limit:
+            break
+    return "; ".join(parts)
+
+
+def _name(graph: Any, eid: str | None) -> str:
+    if eid is None:
+        return "?"
+    ent = graph.entity(eid)
+    return ent.name if ent else eid
+
+
+def _ref(graph: Any, eid: str) -> dict[str, str]:
+    ent = graph.entity(eid)
+    return {"id": eid, "name": ent.name if ent else eid, "type": ent.type if ent else "unknown"}
+
+
+def _claims_of(items: Sequence[Item], eid: str) -> list[int]:
+    return sorted({i.sentence for i in items if i.id == eid})
+
+
+def result(rule: str, status: str, subject: Any, obj: Any, evidence: Sequence[Any], message: str,
+           **extra: Any) -> dict[str, Any]:
+    out = {"rule": rule, "status": status, "subject": subject, "object": obj,
+           "evidence": list(evidence), "message": message}
+    out.update(extra)
+    return out
+
+
+def unique(items: Sequence[Item]) -> list[Item]:
+    seen: dict[str, Item] = {}
+    for it in items:
+        seen.setdefault(it.id, it)
+    return list(seen.values())
+
+
+# ---- indication ---------------------------------------------------------------------------
+
+def indication_targets(q: QuestionReading, a: AnswerReading, claim: int) -> tuple[list[Item], bool]:
+    """The diseases a drug recommended in `claim` is meant for, and whether they were named
+    explicitly ("for X") rather than guessed from what the patient has."""
+    own = [t for t in a.targets if t.sentence == claim]
+    if own:
+        return unique(own), True
+    if q.targets:
+        return unique(q.targets), True
+    if a.diagnoses:
+        return unique(a.diagnoses), True
+    pool = unique(list(q.diseases) + [d for d in a.diseases if d.sentence == claim])
+    if pool:
+        return pool, False
+    return unique(q.symptoms), False
+
+
+def indication(graph: Any, q: QuestionReading, a: AnswerReading,
+               keep: EvidenceFilter = _keep_all) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for drug in unique(a.recommended):
+        claims = _claims_of(a.recommended, drug.id)
+        targets, explicit = indication_targets(q, a, claims[0])
+        if not targets:
+            continue
+        found: dict[str, list[tuple[Item, dict[str, Any]]]] = {"indicated": [], "not_indicated": [], "unknown": []}
+        for t in targets:
+            best = _indication(graph, drug.id, t.id, keep)
+            found[best["status"]].append((t, best))
+        dname = drug.name
+        if found["indicated"]:
+            t, r = found["indicated"][0]
+            via = ""
+            if r["via"] != t.id:
+                rel = "a broader term" if r["direction"] == "ancestor" else "a subtype"
+                via = f" (via {_name(graph, r['via'])}, {rel})"
+            cls = f" through its class {_name(graph, r['via_class'])}" if r.get("via_class") else ""
+            kind = "curated" if r["evidence"][0].get("curated") else "literature"
+            out.append(result("indication", "pass", drug.ref(), t.ref(), r["evidence"],
+                              f"{dname} is indicated for {t.name}{via}{cls} ({kind}: "
+                              f"{_sources(r['evidence'])}).", claims=claims,
+                              relation=r["relation"], distance=r["distance"]))
+        elif found["not_indicated"] and (explicit or not found["unknown"]):
+            t, r = found["not_indicated"][0]
+            out.append(result("indication", "fail", drug.ref(), t.ref(), r["evidence"],
+                              f"{dname} is NOT indicated for {t.name} ({_sources(r['evidence'])}).",
+                              claims=claims, relation="not_indicated_for", distance=r["distance"]))
+        else:
+            names = ", ".join(t.name for t in targets)
+            obj = targets[0].ref() if len(targets) == 1 else [t.ref() for t in targets]
+            out.append(result("indication", "warn", drug.ref(), obj, [],
+                              f"No evidence in the knowledge graph that {dname} treats {names}; "
+                              "verify the indication.", claims=claims))
+    return out
+
+
+def _indication(graph: Any, drug: str, disease: str, keep: EvidenceFilter) -> dict[str, Any]:
+    """graph.indication for the disease and the nodes sharing its name, distrusted evidence
+    removed (a result left with none counts as unknown)."""
+    best: dict[str, Any] = {"status": "unknown", "evidence": []}
+    order = {"indicated": 0, "not_indicated": 1, "unknown": 2}
+    for node in [disease] + graph.equivalents(disease):
+        r = dict(graph.indication(drug, node))
+        if r["status"] != "unknown":
+            ev = [e for e in r["evidence"] if keep(e)]
+            r = r | {"evidence": ev} if ev else {"status": "unknown", "evidence": []}
+        if order[r["status"]] < order[best["status"]] or (
+                r["status"] == best["status"] != "unknown" and r["distance"] < best["distance"]):
+            best = r
+    return best
+
+
+# ---- contraindication ---------------------------------------------------------------------
+
+def contraindication(graph: Any, q: QuestionReading, a: AnswerReading,
+                     keep: EvidenceFilter = _keep_all) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    conditions = unique(q.conditions)
+    family = unique(q.family_history)
+    by_id = {c.id: c for c in conditions}
+    for drug in unique(a.recommended):
+        claims = _claims_of(a.recommended, drug.id)
+        hits = []
+        for r in graph.contraindications(drug.id, list(by_id)):
+            ev = [e for e in r["evidence"] if keep(e)]
+            if ev:
+                hits.append((by_id[r["condition"]], r | {"evidence": ev}))
+        for r in graph.contraindications(drug.id, [f.id for f in family]):
+            ev = [e for e in r["evidence"] if keep(e) and "family" in (e.get("note") or "").lower()]
+            if ev:
+                f = next(x for x in family if x.id == r["condition"])
+                hits.append((f, r | {"evidence": ev}))
+        if not hits:
+            names = ", ".join(c.name for c in conditions) or "none named"
+            out.append(result("contraindication", "pass", drug.ref(), [c.ref() for c in conditions], [],
+                              f"No known contraindication of {drug.name} for this patient ({names}).",
+                              claims=claims))
+            continue
+        for cond, r in hits:
+            curated = any(e.get("curated") for e in r["evidence"])
+            severity = r["severity"] if curated else None
+            status = "fail" if severity == "contraindicated" else "warn"
+            cls = f" (its class {_name(graph, r['via_class'])})" if r.get("via_class") else ""
+            where = cond.name if r["matched"] == cond.id else f"{cond.name} ({_name(graph, r['matched'])})"
+            why = f" [{cond.cue}]" if cond.derived and cond.cue else ""
+            if severity == "contraindicated":
+                msg = f"{drug.name}{cls} is contraindicated in {where}{why}: {_sources(r['evidence'])}."
+            elif severity:
+                msg = (f"{drug.name}{cls} carries a {severity} warning in {where}{why}: "
+                       f"{_sources(r['evidence'])}.")
+            else:
+                msg = (f"The literature reports {drug.name}{cls} as contraindicated in {where}{why} "
+                       f"({_sources(r['evidence'])}); not in the curated rules, verify.")
+            out.append(result("contraindication", status, drug.ref(), cond.ref(), r["evidence"], msg,
+                              claims=claims, severity=severity or "unknown",
+                              matched=_ref(graph, r["matched"])))
+    return out
+
+
+# ---- interaction --------------------------------------------------------------------------
+
+def stopped(a: AnswerReading) -> set[str]:
+    """Drugs the answer tells the patient to stop or switch from."""
+    return {i.id for i in a.avoided if i.cue and i.cue.lower().startswith(_STOP_CUES)}
+
+
+def interaction(graph: Any, q: QuestionReading, a: AnswerReading,
+                keep: EvidenceFilter = _keep_all) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    gone = stopped(a)
+    recommended = unique(a.recommended)
+    rec_ids = {d.id for d in recommended}
+    taken = [t for t in unique(list(q.taken) + list(a.taken)) if t.id not in gone and t.id not in rec_ids]
+    drugs = recommended + taken
+    if len(drugs) < 2:
+        return out
+    items = {d.id: d for d in drugs}
+    found = {(r["a"], r["b"]): r for r in graph.interactions([d.id for d in drugs])}
+    for i, x in enumerate(drugs):
+        for y in drugs[i + 1:]:
+            both_taken = x.id not in rec_ids and y.id not in rec_ids
+            r = found.get((x.id, y.id)) or found.get((y.id, x.id))
+            claims = sorted(set(_claims_of(a.recommended, x.id)) | set(_claims_of(a.recommended, y.id)))
+            ev = [e for e in r["evidence"] if keep(e)] if r else []
+            kinds = f"{'recommended' if x.id in rec_ids else 'already taken'} + " \
+                    f"{'recommended' if y.id in rec_ids else 'already taken'}"
+            if not ev:
+                if both_taken:
+                    continue
+                out.append(result("interaction", "pass", items[x.id].ref(), items[y.id].ref(), [],
+                                  f"No known interaction between {x.name} and {y.name}.",
+                                  claims=claims, pair=kinds))
+                continue
+            curated = [e for e in ev if e.get("curated")]
+            severity = max((e.get("severity") for e in curated), key=severity_rank, default=None)
+            if severity in ("contraindicated", "major"):
+                status = "fail"
+            elif severity == "minor":
+                status = "pass"
+            else:
+                status = "warn"
+            via = [_name(graph, v) for v in r["via"]] if r else []
+            via_txt = f" (via {', '.join(via)})" if via else ""
+            label = severity or "unknown-severity (literature)"
+            msg = (f"{x.name} with {y.name}{via_txt}: {label} interaction - {_sources(ev)}.")
+            if both_taken:
+                msg += " Both are already taken."
+            out.append(result("interaction", status, items[x.id].ref(), items[y.id].ref(), ev, msg,
+                              claims=claims, severity=severity or "unknown", pair=kinds))
+    return out
+
+
+# ---- diagnosis consistency ----------------------------------------------------------------
+
+def diagnosis_consistency(graph: Any, q: QuestionReading, a: AnswerReading,
+                          keep: EvidenceFilter = _keep_all) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    reported = unique(q.symptoms)
+    if not reported:
+        return out
+    wanted: dict[str, Item] = {}
+    for s in reported:
+        for sid in [s.id] + graph.equivalents(s.id):
+            wanted.setdefault(sid, s)
+    for dx in unique(a.diagnoses):
+        if dx.id in wanted:  # the answer names a reported symptom as the diagnosis
+            continue
+        claims = _claims_of(a.diagnoses, dx.id)
+        # The diagnosis and its subtypes; its parents only for their own edges (a parent's
+        # subtypes are the diagnosis's siblings, whose symptoms say nothing about it).
+        nodes = [(n, 2) for n in [dx.id] + graph.equivalents(dx.id)]
+        nodes += [(n, 0) for n in graph.ancestors(dx.id, 2)]
+        matched: dict[str, list[dict[str, Any]]] = {}
+        for node, depth in dict.fromkeys(nodes):
+            for row in graph.symptoms(node, descendants=depth):
+                ids = [row["symptom"]["id"]] + row["equivalent_ids"]
+                ev = [e for e in row["evidence"] if keep(e)]
+                hit = next((wanted[i] for i in ids if i in wanted), None)
+                if hit is not None and ev:
+                    matched.setdefault(hit.id, []).extend(ev)
+        if matched:
+            names = [s.name for s in reported if s.id in matched]
+            evidence = [e for s in reported if s.id in matched for e in matched[s.id][:2]]
+            out.append(result("diagnosis_consistency", "pass", dx.ref(), [s.ref() for s in reported
+                                                                           if s.id in matched],
+                              evidence, f"{dx.name} presents with {', '.join(names)} "
+                              f"({len(names)} of {len(reported)} reported symptoms).", claims=claims))
+        else:
+            out.append(result("diagnosis_consistency", "warn", dx.ref(), [s.ref() for s in reported], [],
+                              f"{dx.name} is not known to present with any reported symptom "
+                              f"({', '.join(s.name for s in reported)}); reconsider the diagnosis.",
+                              claims=claims))
+    return out
+
+
+RULES = (indication, contraindication, interaction, diagnosis_consistency)

@@ -1,0 +1,273 @@
+"""Verification of an answer: claim support by cited passages and the graph-constraint rules.
+
+`make_checker(version, embedder)` gives the callable `generation.answer.answer_question`
+and the CLI hand every generation to: `checker(question=, claims=, citations=, hits=)`
+returns the `checks` list of the JSON contract. The same object also serves the answering
+path: which claim entities a passage must mention (claim support), which retrieved passages
+carry instructions aimed at the model (prompt injection; never support, never evidence), and
+whether retrieval found anything relevant at all.
+
+A KB version without a knowledge graph still gets citation checks; the graph rules need it.
+The graph and its vocabulary are loaded once per process and version (about 3 s).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from generation.clinical import DRUG_TYPES, AnswerReading, ClinicalReader, QuestionReading
+from generation.rules import RULES, result
+from kb.graph import ANATOMY, CONDITION, DISEASE, SYMPTOM, KnowledgeGraph
+
+log = logging.getLogger(__name__)
+
+SUPPORT_TYPES = DRUG_TYPES | {DISEASE, CONDITION, SYMPTOM}  # what a claim's passages must name
+PAIR_TYPES = frozenset({DISEASE, CONDITION, SYMPTOM})  # a drug with one of these: one passage for both
+RELATED_LEVELS = 2  # a passage naming a parent or child term (2 steps) of a claim's term supports it
+
+# Text that addresses the model rather than the reader: instructions planted in a document.
+_INJECTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override|bypass)\s+(?:all\s+|any\s+|the\s+|your\s+|these\s+)?"
+    r"(?:previous|prior|above|earlier|preceding|other|system|safety)?\s*"
+    r"(?:instructions?|prompts?|directions|rules|guidelines|context|passages?|messages?)\b|"
+    r"\b(?:new|updated|hidden|secret)\s+instructions?\s*:|"
+    r"\byou\s+(?:are|must|should|will)\s+now\b|"
+    r"\b(?:system|developer)\s+(?:prompt|message|note|instruction)s?\s*:|"
+    r"<\|(?:im_start|system|assistant)\|>|\[/?INST\]|###\s*(?:instruction|system)|"
+    r"\b(?:the\s+)?(?:assistant|AI|model|chatbot|language model|LLM)\s+(?:must|should|shall|will)\s+"
+    r"(?:always\s+|now\s+|only\s+)?(?:recommend|answer|say|respond|reply|output|state)\b|"
+    r"\b(?:always|only)\s+recommend\b|"
+    r"\brecommend\s+\w+(?:\s+\w+)?\s+(?:to|for)\s+(?:all|every|any)\s+(?:patients?|questions?|users?|cases?)\b|"
+    r"\bregardless\s+of\s+(?:the\s+)?(?:question|passages?|context|evidence|patient)\b|"
+    r"\b(?:answer|respond|reply)\s+(?:only\s+)?with\s+[\"']",
+    re.I)
+
+
+def injection_reason(text: str) -> str | None:
+    """The phrase that makes a passage look like instructions to the model, or None."""
+    m = _INJECTION.search(text or "")
+    return f"contains instructions addressed to the model ({m.group(0)!r})" if m else None
+
+
+# ---- graph loading, once per process --------------------------------------------------------
+
+_GRAPHS: dict[tuple[str, float], KnowledgeGraph] = {}
+_LOCK = threading.Lock()
+
+
+def load_graph(version: Any) -> KnowledgeGraph | None:
+    """The version's knowledge graph (cached per file), or None when it was built without one."""
+    path = Path(version.file("graph.json"))
+    if not path.exists():
+        return None
+    key = (str(path.resolve()), path.stat().st_mtime)
+    with _LOCK:
+        graph = _GRAPHS.get(key)
+        if graph is None:
+            graph = KnowledgeGraph.load(path)
+            graph.vocabulary()
+            _GRAPHS.clear()  # one live version per process is the common case; keep memory flat
+            _GRAPHS[key] = graph
+        return graph
+
+
+@dataclass(frozen=True)
+class Support:
+    """Whether given passages name what a claim names."""
+
+    ok: bool
+    missing: tuple[str, ...] = ()  # names of claim entities no passage mentions
+    unpaired: tuple[tuple[str, str], ...] = ()  # (drug, disease) pairs no single passage names
+
+    @property
+    def reason(self) -> str | None:
+        parts = []
+        if self.missing:
+            parts.append("the cited passages do not mention " + ", ".join(self.missing))
+        for drug, other in self.unpaired:
+            parts.append(f"no cited passage mentions both {drug} and {other}")
+        return "; ".join(parts) or None
+
+
+class Verifier:
+    """Claim support and graph rules for one KB version (see module doc)."""
+
+    def __init__(self, graph: KnowledgeGraph | None, version: Any = None, embedder: Any = None) -> None:
+        self.graph = graph
+        self.version = version
+        self.embedder = embedder
+        self.reader = ClinicalReader(graph) if graph is not None else None
+        self._passage_entities: dict[str, frozenset[str]] = {}
+        self._related: dict[str, frozenset[str]] = {}
+        self._suspicious_pids: dict[str, str | None] = {}
+
+    # -- entities
+    def entities(self, text: str) -> list[tuple[str, str, str]]:
+        """(id, name, type) of the medical entities a text names, in order, once each."""
+        if self.reader is None:
+            return []
+        out: dict[str, tuple[str, str, str]] = {}
+        for m in self.reader.mentions(text):
+            if m.type in SUPPORT_TYPES and m.type != ANATOMY:
+                ent = self.graph.entity(m.id) if self.graph is not None else None
+                out.setdefault(m.id, (m.id, ent.name if ent else m.text, m.type))
+        return list(out.values())
+
+    def passage_entities(self, key: str, text: str) -> frozenset[str]:
+        if key not in self._passage_entities:
+            ids = {e[0] for e in self.entities(text)}
+            if self.graph is not None:
+                for m in self.reader.derived_conditions(text) if self.reader else ():
+                    ids.add(m.id)
+            self._passage_entities[key] = frozenset(ids)
+        return self._passage_entities[key]
+
+    def related(self, eid: str) -> frozenset[str]:
+        """Ids a passage may use for `eid`: itself, same-name nodes, classes and members,
+        parents and children up to RELATED_LEVELS."""
+        if eid not in self._related:
+            g = self.graph
+            ids = {eid}
+            if g is not None and eid in g:
+                ids.update(g.equivalents(eid))
+                ids.update(g.classes_of(eid))
+                ids.update(g.members_of(eid))
+                ids.update(g.ancestors(eid, RELATED_LEVELS))
+                ids.update(g.descendants(eid, RELATED_LEVELS))
+            self._related[eid] = frozenset(ids)
+        return self._related[eid]
+
+    def support(self, claim: str, passages: dict[Any, str]) -> Support:
+        """Whether `passages` (key -> text) name every entity of the claim, and name each drug
+        together with each disease, condition or symptom in one passage."""
+        ents = self.entities(claim)
+        if not ents:
+            return Support(True)
+        found = {k: self.passage_entities(f"{k}:{hash(t)}", t) for k, t in passages.items()}
+        missing = []
+        for eid, name, _ in ents:
+            rel = self.related(eid)
+            if not any(rel & ids for ids in found.values()):
+                missing.append(name)
+        unpaired = []
+        drugs = [e for e in ents if e[2] in DRUG_TYPES]
+        others = [e for e in ents if e[2] in PAIR_TYPES]
+        for d in drugs:
+            for o in others:
+                rd, ro = self.related(d[0]), self.related(o[0])
+                if d[1] in missing or o[1] in missing:
+                    continue
+                if not any(rd & ids and ro & ids for ids in found.values()):
+                    unpaired.append((d[1], o[1]))
+        return Support(not missing and not unpaired, tuple(missing), tuple(unpaired))
+
+    # -- passages
+    def suspicious(self, hits: Sequence[Any]) -> dict[int, str]:
+        """Retrieved passages (1-based keys) whose text addresses the model."""
+        out = {}
+        for key, hit in enumerate(hits, start=1):
+            reason = injection_reason(hit.passage.text)
+            if reason:
+                out[key] = reason
+                self._suspicious_pids[hit.passage.passage_id] = reason
+        return out
+
+    def trusted(self, evidence: dict[str, Any]) -> bool:
+        """Curated evidence always; literature evidence unless its passage addresses the model."""
+        if evidence.get("curated", True) or not evidence.get("passage_id"):
+            return True
+        pid = evidence["passage_id"]
+        if pid not in self._suspicious_pids:
+            text = None
+            if self.version is not None:
+                try:
+                    p = self.version.passage(pid)
+                    text = p.text if p is not None else None
+                except Exception:  # a reader error must not stop verification
+                    log.debug("cannot read passage %s", pid, exc_info=True)
+            self._suspicious_pids[pid] = injection_reason(text or "")
+        return self._suspicious_pids[pid] is None
+
+    def relevance(self, question: str, hits: Sequence[Any]) -> tuple[set[str], set[str]]:
+        """(the question's entity ids, those some retrieved passage names or relates to)."""
+        q = {e[0] for e in self.entities(question)}
+        covered = set()
+        for hit in hits:
+            ids = self.passage_entities(hit.passage.passage_id, hit.passage.text)
+            covered.update(e for e in q if self.related(e) & ids)
+        return q, covered
+
+    # -- reading and rules
+    def read(self, question: str, claims: Sequence[str]) -> tuple[QuestionReading, AnswerReading] | None:
+        if self.reader is None:
+            return None
+        qr = self.reader.read_question(question)
+        return qr, self.reader.read_answer(claims, qr)
+
+    def rules(self, question: str, claims: Sequence[str]) -> list[dict[str, Any]]:
+        reading = self.read(question, claims)
+        if reading is None:
+            return []
+        qr, ar = reading
+        out: list[dict[str, Any]] = []
+        for rule in RULES:
+            out.extend(rule(self.graph, qr, ar, self.trusted))
+        return out
+
+    def __call__(self, *, question: str, claims: Sequence[Any], citations: Sequence[Any] = (),
+                 hits: Sequence[Any] = (), **_: Any) -> list[dict[str, Any]]:
+        texts = [_get(c, "text") for c in claims]
+        checks = [citation_support(i, c, citations) for i, c in enumerate(claims)]
+        return checks + self.rules(question, texts)
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    return obj.get(name, default) if isinstance(obj, dict) else getattr(obj, name, default)
+
+
+def citation_support(index: int, claim: Any, citations: Iterable[Any]) -> dict[str, Any]:
+    """pass: supported by its citations; warn: supported, but the model's own citations were
+    missing, invented or wrong (attributed post hoc); fail: not supported (with why)."""
+    keys = list(_get(claim, "citations") or ())
+    cits = [c for c in citations if _get(c, "key") in keys]
+    evidence = [{"key": _get(c, "key"), "passage_id": _get(c, "passage_id"), "start": _get(c, "start"),
+                 "end": _get(c, "end")} for c in cits]
+    issues = list(_get(claim, "issues") or ())
+    text = _get(claim, "text")
+    subject = {"claim": index, "text": text}
+    obj = [e["passage_id"] for e in evidence]
+    score = _get(claim, "score")
+    score_txt = f"similarity {score:.2f}" if isinstance(score, (int, float)) else "no score"
+    if not _get(claim, "supported"):
+        why = _get(claim, "reason") or "no supporting passage"
+        return result("citation_support", "fail", subject, obj, evidence,
+                      f"Claim {index + 1} is not supported: {why}.", claims=[index], score=score)
+    if issues:
+        return result("citation_support", "warn", subject, obj, evidence,
+                      f"Claim {index + 1} is supported ({score_txt}), but {'; '.join(issues)}.",
+                      claims=[index], score=score)
+    return result("citation_support", "pass", subject, obj, evidence,
+                  f"Claim {index + 1} is supported by passage(s) "
+                  f"{', '.join('[' + str(e['key']) + ']' for e in evidence)} ({score_txt}).",
+                  claims=[index], score=score)
+
+
+def make_checker(version: Any, embedder: Any = None) -> Verifier:
+    """The verifier for a KB version (what `medkb ask` and `medkb check` use)."""
+    return Verifier(load_graph(version), version, embedder)
+
+
+def failing_claims(checks: Sequence[dict[str, Any]]) -> dict[int, list[str]]:
+    """Claim index -> messages of the failed checks that concern it."""
+    out: dict[int, list[str]] = {}
+    for c in checks:
+        if c["status"] == "fail":
+            for i in c.get("claims") or ():
+                out.setdefault(i, []).append(c["message"])
+    return out

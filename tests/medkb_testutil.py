@@ -1,0 +1,39 @@
+"""Helpers shared by the tests (a plain module: `conftest` names are ambiguous across folders)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTRACT = ROOT.parent / "shared" / "contract"
+if not CONTRACT.exists():  # CI copies shared/ beside the clone
+    CONTRACT = ROOT / "tests" / "contract"
+
+TINY_RECORDS = [
+    {"_id": "asthma-1", "title": "Asthma treatment",
+     "text": "Inhaled corticosteroids are the first-line controller treatment for mild persistent "
+             "asthma. Short-acting beta agonists such as albuterol relieve acute symptoms."},
+    {"_id": "asthma-2", "title": "Asthma symptoms",
+     "text": "Asthma presents with wheezing, cough and shortness of breath. Symptoms often "
+             "worsen at night or with exercise."},
+    {"_id": "dm-1", "title": "Type 2 diabetes",
+     "text": "Metformin is the preferred initial drug for type 2 diabetes mellitus. It lowers "
+             "hepatic glucose production. Metformin is contraindicated in severe renal impairment."},
+    {"_id": "htn-1", "title": "High blood pressure",
+     "text": "Thiazide diuretics, ACE inhibitors and calcium channel blockers are used to treat "
+             "hypertension. Lifestyle changes such as less salt also lower blood pressure."},
+    {"_id": "flu-1", "title": "Influenza",
+     "text": "Influenza is a viral infection of the respiratory tract. Oseltamivir shortens the "
+             "illness when started within two days of symptom onset."},
+]
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
+    return path
+
+
+
+def contract(name: str) -> dict:
+    return json.loads((CONTRACT / f"{name}.schema.json").read_text())
