@@ -63,15 +63,30 @@ def audit(gen_id: str, kb: KnowledgeBase, *, recheck: bool = True) -> dict[str, 
     return out
 
 
+_RANK = {"pass": 0, "warn": 1, "fail": 2}
+
+
 def _check_key(c: dict[str, Any]) -> str:
+    """Checks compare per rule and subject (a drug, a diagnosis, a claim; an interaction per
+    pair): a contraindication that appears turns that drug's `pass` into a `fail`."""
     def ident(x: Any) -> Any:
         if isinstance(x, dict):
             return x.get("id", x.get("claim"))
-        if isinstance(x, list):
-            return sorted(json.dumps(ident(i)) for i in x)
         return x
 
-    return json.dumps([c.get("rule"), ident(c.get("subject")), ident(c.get("object"))])
+    parts = [c.get("rule"), ident(c.get("subject"))]
+    if c.get("rule") == "interaction":
+        parts = [c.get("rule"), *sorted(map(str, (ident(c.get("subject")), ident(c.get("object")))))]
+    return json.dumps(parts)
+
+
+def _worst(checks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for c in checks:
+        k = _check_key(c)
+        if k not in out or _RANK.get(c["status"], 0) > _RANK.get(out[k]["status"], 0):
+            out[k] = c
+    return out
 
 
 def _current_claims(record: dict[str, Any], current: Version, checker: Any) -> list[dict[str, Any]]:
@@ -121,8 +136,8 @@ def recheck_record(record: dict[str, Any], current: Version) -> dict[str, Any]:
                                       source=r.get("source"), external_id=r.get("external_id")))
     now = checker(question=record.get("question") or "", claims=claims,
                   citations=record.get("citations") or [], hits=hits)
-    before = {_check_key(c): c for c in record.get("checks") or []}
-    after = {_check_key(c): c for c in now}
+    before = _worst(record.get("checks") or [])
+    after = _worst(now)
     changed = [{"rule": c["rule"], "subject": c["subject"], "object": c["object"],
                 "before": before[k]["status"], "after": c["status"], "message": c["message"]}
                for k, c in after.items() if k in before and before[k]["status"] != c["status"]]

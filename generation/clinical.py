@@ -34,6 +34,9 @@ ALIASES: tuple[tuple[str, str], ...] = (
      r"(?:AV|atrioventricular|heart) block", "atrioventricular block"),
     (r"seizure disorders?|history of (?:seizures|epilepsy)|epileptic", "epilepsy"),
     (r"asthmatic", "asthma"),
+    (r"anaphyla(?:xis|ctic reactions?)", "anaphylactic shock"),
+    (r"strep(?:tococcal)? (?:throat|pharyngitis)", "pharyngitis"),
+    (r"(?:high|raised|elevated) (?:BP|blood pressure)|(?:BP|blood pressure) control", "hypertension"),
     (r"diabetic", "diabetes mellitus"),
     (r"hypertensive", "hypertension"),
     (r"(?:stable |unstable )?angina(?: pectoris)?", "coronary artery disease"),
@@ -76,14 +79,14 @@ RECOMMEND_PRE = (
     r"(?:is|are) (?:safe|fine|appropriate|reasonable|indicated) to (?:use|take|give|start|prescribe|add)|"
     r"safe to (?:use|take|give|start|prescribe|add)|go ahead with|yes,?"
 )
-AVOID_PRE_BROAD = (
-    r"avoid|avoiding|avoidance of|do not|don't|never|should not|shouldn't|must not|cannot|can't|"
-    r"no need (?:for|to)|stop|stopping|discontinue|discontinuing|discontinuation of|withhold|"
-    r"hold|holding|cease|taper|deprescribe|contraindicat\w*|unsafe|not safe|dangerous|"
+AVOID_PRE_BROAD = (  # longer alternatives first: a regex alternation takes the first that matches
     r"(?:do not|don't|never|should not|must not|cannot|can't|not)\s+" + _W + r"{0,3}?"
     r"(?:start|use|give|add|prescribe|combine|take|recommend|try|initiate|begin|co-?prescribe)|"
     r"(?:is|are) (?:not|never) (?:\w+\s+)?(?:recommended|advised|safe|appropriate|indicated)(?:\s+(?:with|for|in))?|"
-    r"advise against|advised against|recommend against|caution against"
+    r"advise against|advised against|recommend against|caution against|"
+    r"avoid|avoiding|avoidance of|do not|don't|never|should not|shouldn't|must not|cannot|can't|"
+    r"no need (?:for|to)|stop|stopping|discontinue|discontinuing|discontinuation of|withhold|"
+    r"hold|holding|cease|taper|deprescribe|contraindicat\w*|unsafe|not safe|dangerous"
 )
 AVOID_PRE_NARROW = r"instead of|rather than|in place of|in preference to|over|not|unlike|no|without|switch(?:ing)? from|off"
 MENTION_PRE = (
@@ -94,7 +97,8 @@ MENTION_PRE = (
     r"with|combined with|together with|alongside|on top of|in addition to"
 )
 TAKEN_ANSWER = (
-    r"(?:he|she|they|the patient|patient)\s+(?:is\s+|are\s+)?(?:already\s+|currently\s+)?"
+    r"(?:he|she|they|the patient|patient|patients|people|those|anyone|someone|women|men|adults|children)\s+"
+    r"(?:who\s+)?(?:is\s+|are\s+)?(?:already\s+|currently\s+)?"
     r"(?:takes|taking|on|receiving|receives|uses|using)|already (?:on|taking|takes|receiving)|"
     r"currently (?:on|taking|takes|receiving)|his|her|their|existing|current"
 )
@@ -104,17 +108,18 @@ TAKEN_PRE = (
     r"currently (?:on|taking|takes|receiving|uses|using)|has been (?:on|taking)|"
     r"(?:his|her|their|current|regular|home|usual)\s+medications?\s*(?:include|includes|are|:)?|"
     r"medications?\s*(?:include|includes|are|:)|regimen (?:of|includes|including)|long-term|chronic|"
-    r"his|her|their"
+    r"his|her|their|with|managed with|controlled (?:on|with)"
 )
 ASK_PRE = (
     r"start|starting|add|adding|prescribe|prescribing|give|giving|use|begin|initiate|switch(?:ing)? to|"
-    r"recommend|consider|about|"
+    r"recommend|consider|about|(?:can|could|should|would) (?:i|we|you) treat (?:\w+\s+){0,2}?with|"
     r"(?:can|could|may|should|would)\s+(?:i|we|you|he|she|they|the patient)\s+(?:\w+\s+)?"
     r"(?:take|use|give|start|prescribe|add|try|have|receive|recommend|combine)|"
     r"(?:is it|is it safe|safe|ok|okay|appropriate|reasonable) to (?:\w+\s+)?(?:take|use|give|start|prescribe|add|combine|try)|"
     r"is|are"
 )
-PAST_PRE = r"stopped|discontinued|previously (?:took|on|taking)|used to take|failed|no longer (?:takes|on)|off"
+PAST_PRE = (r"(?:stopped|discontinued|quit|ceased|no longer|previously|used to|formerly)\s+(?:taking|using|on|take|takes|took)|"
+            r"stopped|discontinued|previously (?:took|on|taking)|used to take|failed|no longer (?:takes|on)|off")
 
 AVOID_POST = (
     r"(?:is|are|was|were|would be|should be|must be|remains?)\s+(?:\w+\s+)?"
@@ -168,7 +173,7 @@ _KNOWLEDGE_Q = re.compile(r"\b(?:why|how does|how do|mechanism|side[- ]effects?|
 _DIAGNOSIS_Q = re.compile(
     r"\b(diagnos\w*|most likely|what (?:does|is|could) (?:he|she|they|the patient|this)|what condition|"
     r"cause of (?:these|his|her|their|the) symptoms|causing|differential|what is wrong|explain\w* (?:these|his|her|their)|"
-    r"what disease|what illness|underlying)\b", re.I)
+    r"what disease|what illness|underlying|dx|ddx|impression|what is this)\b", re.I)
 
 _CLAUSE = re.compile(r"[;:?!]|\s[-\u2013\u2014]\s|,?\s*\b(?:but|however|whereas|although|though|while|yet|"
                      r"unless|except|which|who|because|since)\b", re.I)
@@ -213,8 +218,8 @@ _BP = re.compile(r"\b(?:blood pressure|BP)\s*(?:of|is|was|=|:)?\s*(\d{2,3})\s*/\
 _YES = re.compile(r"^\s*(?:yes|yeah|sure|absolutely|certainly|it is safe|that is (?:fine|safe|appropriate)|"
                   r"go ahead)\b", re.I)
 _NO = re.compile(r"^\s*(?:no|not safe|it is not safe|avoid|don't|do not|never)\b", re.I)
-_FAMILY = re.compile(r"\bfamily history of\s+(?:\w+\s+){0,3}$|\b(?:mother|father|sister|brother|parent|sibling)s?\s+"
-                     r"(?:has|had|with)\s+(?:\w+\s+){0,2}$", re.I)
+_FAMILY = re.compile(r"\b(?:family history of|(?:mother|father|sister|brother|parent|sibling|aunt|uncle|"
+                     r"grandmother|grandfather)s?\s+(?:has|had|with|died of))", re.I)
 
 
 def _rx(alternatives: str) -> re.Pattern[str]:
@@ -434,7 +439,7 @@ class ClinicalReader:
                 if m.negated:
                     negated.append(self._item(item_m, "negated", si, m.extra.get("cue")))
                     continue
-                if _FAMILY.search(sent[:m.start]):
+                if _family_history(sent, m, ments):
                     family.append(self._item(item_m, "family_history", si, "family history"))
                     continue
                 cue = m.extra.get("cue")
@@ -465,8 +470,7 @@ class ClinicalReader:
         targets: list[Item] = []
         diseases: list[Item] = []
         taken_ids = {t.id for t in question.taken}
-        asked_ids = {a.id for a in question.asked}
-        treatment_q = "treatment" in question.intents or bool(question.asked) or not (
+        treatment_q = "treatment" in question.intents or not (
             "diagnosis" in question.intents or _KNOWLEDGE_Q.search(question.text))
         known = {c.id for c in question.conditions}
         any_drug = False
@@ -484,7 +488,7 @@ class ClinicalReader:
                         role, cue = "avoid", "negated"
                     elif m.id in taken_ids:
                         role, cue = "taken", "already taken (question)"
-                    elif treatment_q or m.id in asked_ids:
+                    elif treatment_q:
                         role, cue = "recommend", "named in answer to a treatment question"
                     else:
                         role, cue = "mention", None
@@ -570,6 +574,16 @@ def _negated_before(text: str, start: int, ments: Sequence[_Mention] = ()) -> bo
     return bool(_NEG.search(" ".join(words)))
 
 
+def _family_history(text: str, m: _Mention, ments: Sequence[_Mention]) -> bool:
+    """Whether a condition is a relative's ("family history of asthma and migraine")."""
+    lo, _ = _clause_bounds(text, m.start, m.end)
+    for c in _FAMILY.finditer(text, lo, m.start):
+        gap = _blank(text, [(x.start, x.end) for x in ments if x is not m], c.end(), m.start)
+        if _gap_words(gap) == 0:
+            return True
+    return False
+
+
 def _purpose_of(text: str, m: _Mention, drugs: Sequence[_Mention], taken: Sequence[_Mention]) -> bool:
     """Whether a disease is what a drug the patient takes is for ("on warfarin for AF")."""
     before = [d for d in drugs if d.end <= m.start]
@@ -604,7 +618,12 @@ def _blank(text: str, spans: Sequence[tuple[int, int]], lo: int, hi: int) -> str
 
 def _classify(text: str, m: _Mention, drugs: Sequence[_Mention], kinds: Sequence[str],
               post: bool = False) -> tuple[str | None, str | None]:
-    """The role the nearest cue gives a drug mention (None: no cue reaches it)."""
+    """The role the nearest cue gives a drug mention (None: no cue reaches it). A drug in
+    brackets right after another ("an MAOI (phenelzine)") takes that one's role."""
+    head = next((d for d in drugs if d.end <= m.start and re.fullmatch(r"\s*[(\[,]\s*(?:e\.g\.,?\s*|eg\s+|such as\s+)?",
+                                                                          text[d.end:m.start])), None)
+    if head is not None and text[head.end:m.start].strip().startswith(("(", "[")):
+        return _classify(text, head, drugs, kinds, post)
     lo, hi = _clause_bounds(text, m.start, m.end)
     others = [(d.start, d.end) for d in drugs if d is not m]
     between_drugs = [d for d in drugs if d is not m and lo <= d.start and d.end <= m.start]
@@ -615,9 +634,12 @@ def _classify(text: str, m: _Mention, drugs: Sequence[_Mention], kinds: Sequence
             if c.end() > m.start:
                 continue
             intervening = [d for d in between_drugs if d.start >= c.end()]
-            if kind in NARROW or (kind.startswith("taken") and c.group(0).lower() in
-                                  ("on", "his", "her", "their", "existing", "current")):
+            if kind in NARROW:
                 if intervening or _gap_words(text[c.end():m.start]) > 1:
+                    continue
+            elif kind.startswith("taken") and c.group(0).lower() in (
+                    "on", "his", "her", "their", "existing", "current", "with"):  # "on X and Y"
+                if _gap_words(_blank(text, others, c.end(), m.start)) > (0 if intervening else 1):
                     continue
             else:
                 gap = _blank(text, others, c.end(), m.start)

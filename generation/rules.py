@@ -7,7 +7,7 @@ evidence (curated file and note, or literature passage ids), a one-line message,
 `claims` (indices of the claims that carry the recommendation, so a strict policy can drop
 them) and rule-specific extras.
 
-Severity decisions (documented in generation/README.md):
+Decisions:
 - indication: pass on a treats/palliates edge (curated or literature) to the disease, an
   ancestor or a descendant (3 levels), the drug's class included; fail on a curated
   not-indicated edge; warn when the graph has neither.
@@ -165,40 +165,42 @@ def contraindication(graph: Any, q: QuestionReading, a: AnswerReading,
     by_id = {c.id: c for c in conditions}
     for drug in unique(a.recommended):
         claims = _claims_of(a.recommended, drug.id)
-        hits = []
+        found: dict[str, tuple[Item, list[dict[str, Any]]]] = {}  # condition -> its edges
         for r in graph.contraindications(drug.id, list(by_id)):
-            ev = [e for e in r["evidence"] if keep(e)]
-            if ev:
-                hits.append((by_id[r["condition"]], r | {"evidence": ev}))
+            if ev := [e | {"via_class": r["via_class"], "matched": r["matched"]} for e in r["evidence"] if keep(e)]:
+                found.setdefault(r["condition"], (by_id[r["condition"]], []))[1].extend(ev)
         for r in graph.contraindications(drug.id, [f.id for f in family]):
-            ev = [e for e in r["evidence"] if keep(e) and "family" in (e.get("note") or "").lower()]
+            ev = [e | {"via_class": r["via_class"], "matched": r["matched"]} for e in r["evidence"]
+                  if keep(e) and "family" in (e.get("note") or "").lower()]
             if ev:
                 f = next(x for x in family if x.id == r["condition"])
-                hits.append((f, r | {"evidence": ev}))
-        if not hits:
+                found.setdefault(f.id, (f, []))[1].extend(ev)
+        if not found:
             names = ", ".join(c.name for c in conditions) or "none named"
             out.append(result("contraindication", "pass", drug.ref(), [c.ref() for c in conditions], [],
                               f"No known contraindication of {drug.name} for this patient ({names}).",
                               claims=claims))
             continue
-        for cond, r in hits:
-            curated = any(e.get("curated") for e in r["evidence"])
-            severity = r["severity"] if curated else None
+        for cond, evidence in found.values():
+            curated = [e for e in evidence if e.get("curated")]
+            severity = max((e.get("severity") or "contraindicated" for e in curated), key=severity_rank,
+                           default=None)
+            top = sorted(curated or evidence, key=lambda e: -severity_rank(e.get("severity")))[0]
             status = "fail" if severity == "contraindicated" else "warn"
-            cls = f" (its class {_name(graph, r['via_class'])})" if r.get("via_class") else ""
-            where = cond.name if r["matched"] == cond.id else f"{cond.name} ({_name(graph, r['matched'])})"
+            cls = f" (its class {_name(graph, top['via_class'])})" if top.get("via_class") else ""
+            where = cond.name if top["matched"] == cond.id else f"{cond.name} ({_name(graph, top['matched'])})"
             why = f" [{cond.cue}]" if cond.derived and cond.cue else ""
+            ordered = ([top] + [e for e in curated if e is not top] + [e for e in evidence if not e.get("curated")])
             if severity == "contraindicated":
-                msg = f"{drug.name}{cls} is contraindicated in {where}{why}: {_sources(r['evidence'])}."
+                msg = f"{drug.name}{cls} is contraindicated in {where}{why}: {_sources(ordered)}."
             elif severity:
-                msg = (f"{drug.name}{cls} carries a {severity} warning in {where}{why}: "
-                       f"{_sources(r['evidence'])}.")
+                msg = f"{drug.name}{cls} carries a {severity} warning in {where}{why}: {_sources(ordered)}."
             else:
-                msg = (f"The literature reports {drug.name}{cls} as contraindicated in {where}{why} "
-                       f"({_sources(r['evidence'])}); not in the curated rules, verify.")
-            out.append(result("contraindication", status, drug.ref(), cond.ref(), r["evidence"], msg,
+                msg = (f"The literature reports {drug.name} as contraindicated in {where}{why} "
+                       f"({_sources(ordered)}); not in the curated rules, verify.")
+            out.append(result("contraindication", status, drug.ref(), cond.ref(), ordered, msg,
                               claims=claims, severity=severity or "unknown",
-                              matched=_ref(graph, r["matched"])))
+                              matched=_ref(graph, top["matched"])))
     return out
 
 
@@ -223,6 +225,8 @@ def interaction(graph: Any, q: QuestionReading, a: AnswerReading,
     found = {(r["a"], r["b"]): r for r in graph.interactions([d.id for d in drugs])}
     for i, x in enumerate(drugs):
         for y in drugs[i + 1:]:
+            if x.id in graph.classes_of(y.id) or y.id in graph.classes_of(x.id):
+                continue  # a class and its own member ("nitrates such as nitroglycerin")
             both_taken = x.id not in rec_ids and y.id not in rec_ids
             r = found.get((x.id, y.id)) or found.get((y.id, x.id))
             claims = sorted(set(_claims_of(a.recommended, x.id)) | set(_claims_of(a.recommended, y.id)))

@@ -241,7 +241,7 @@ def citation_support(index: int, claim: Any, citations: Iterable[Any]) -> dict[s
     issues = list(_get(claim, "issues") or ())
     text = _get(claim, "text")
     subject = {"claim": index, "text": text}
-    obj = [e["passage_id"] for e in evidence]
+    obj = list(dict.fromkeys(e["passage_id"] for e in evidence))
     score = _get(claim, "score")
     score_txt = f"similarity {score:.2f}" if isinstance(score, (int, float)) else "no score"
     if not _get(claim, "supported"):
@@ -252,9 +252,9 @@ def citation_support(index: int, claim: Any, citations: Iterable[Any]) -> dict[s
         return result("citation_support", "warn", subject, obj, evidence,
                       f"Claim {index + 1} is supported ({score_txt}), but {'; '.join(issues)}.",
                       claims=[index], score=score)
+    shown = ", ".join(f"[{k}]" for k in dict.fromkeys(e["key"] for e in evidence))
     return result("citation_support", "pass", subject, obj, evidence,
-                  f"Claim {index + 1} is supported by passage(s) "
-                  f"{', '.join('[' + str(e['key']) + ']' for e in evidence)} ({score_txt}).",
+                  f"Claim {index + 1} is supported by passage(s) {shown} ({score_txt}).",
                   claims=[index], score=score)
 
 
@@ -263,11 +263,11 @@ def make_checker(version: Any, embedder: Any = None) -> Verifier:
     return Verifier(load_graph(version), version, embedder)
 
 
-def failing_claims(checks: Sequence[dict[str, Any]]) -> dict[int, list[str]]:
-    """Claim index -> messages of the failed checks that concern it."""
-    out: dict[int, list[str]] = {}
+def failing_claims(checks: Sequence[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    """Claim index -> the failed checks that concern it."""
+    out: dict[int, list[dict[str, Any]]] = {}
     for c in checks:
         if c["status"] == "fail":
             for i in c.get("claims") or ():
-                out.setdefault(i, []).append(c["message"])
+                out.setdefault(i, []).append(c)
     return out

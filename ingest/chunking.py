@@ -16,7 +16,8 @@ def _length_function(tokenizer: Any):
     if tokenizer is None:
         # Roughly 1.3 word pieces per word for English biomedical text.
         return lambda text: int(len(text.split()) * 1.3) + 1
-    return lambda text: len(tokenizer.tokenize(text))
+    # verbose=False: texts longer than the model's window are expected here (we measure them).
+    return lambda text: len(tokenizer.encode(text, add_special_tokens=False, verbose=False))
 
 
 class Chunker:

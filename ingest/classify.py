@@ -265,6 +265,10 @@ PROTOTYPES: Mapping[str, tuple[str, ...]] = {
         "You can lower your risk by eating healthy foods and staying active.",
         "These resources address the diagnosis or management of the condition.",
         "This condition is inherited in an autosomal dominant pattern.",
+        "Mutations in the gene cause the condition; the gene provides instructions for making "
+        "a protein.",
+        "This condition is rare, and its prevalence is unknown.",
+        "Researchers are studying new ways to diagnose, treat and prevent the disease.",
     ),
     "other": (
         "Rats were fed a high-fat diet for eight weeks and their livers were analysed.",
@@ -312,7 +316,8 @@ CUES: Mapping[str, tuple[tuple[str, float], ...]] = {
         (r"\bhealth care providers?\b|\bprovides instructions for making\b|"
          r"\bthese resources address\b|\bGenetic Testing Registry\b|\bMedlinePlus\b|"
          r"\b(NIDDK|NINDS|NHLBI|NIH)\b|\bNational Institutes? of\b|\bpeople (with|who)\b|"
-         r"\bis a (rare|common|chronic|serious) (disease|disorder|condition)\b", 0.15),
+         r"\bis a (rare|common|chronic|serious) (disease|disorder|condition)\b|"
+         r"\b(prevalence|incidence) is unknown\b|\b(researchers|scientists) are\b", 0.15),
     ),
     "other": (
         (r"\b(rats?|mice|murine|rabbits?|in vitro|cell lines?|cultured cells|knockout|"
@@ -327,7 +332,16 @@ _RESEARCH = re.compile(
     r"^(?:BACKGROUND|METHODS?|RESULTS|CONCLUSIONS?|OBJECTIVES?|MATERIALS AND METHODS|"
     r"PATIENTS AND METHODS|STUDY DESIGN)\b|\bp\s*[<=>]\s*0?\.\d|\b95\s*% ?(CI|confidence)|"
     r"\b(odds|hazard|risk) ratio\b", re.MULTILINE)
-_RESEARCH_PENALTY = {"consumer_health": 0.2}
+_RESEARCH_PENALTY = {"consumer_health": 0.2, "narrative_review": 0.1}
+# A case report is about one to three patients; a study that counts tens is not one.
+_MANY_PATIENTS = re.compile(
+    r"\b(\d{2,}|\d{1,3}(,\d{3})+|(twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|"
+    r"hundred|thousand)[\w -]*?)\s+(consecutive\s+)?(patients|subjects|cases|participants|"
+    r"women|men|children|infants|adults|individuals|volunteers)\b", re.IGNORECASE)
+_MANY_PATIENTS_PENALTY = {"case_report": 0.15}
+# Systematic reviews, guidelines and reviews name themselves; without their cue, similarity
+# alone (a pooled estimate, a recommendation-like conclusion) is weak evidence.
+_NEEDS_CUE = {"systematic_review": 0.15, "guideline": 0.1, "narrative_review": 0.1}
 
 TOPIC_DESCRIPTIONS: Mapping[str, str] = {
     "cardiovascular": "heart disease, hypertension, heart failure, coronary artery disease, "
@@ -476,11 +490,18 @@ class TextClassifier:
                 scores[label] = float(best.mean())
         text = " ".join([doc.title or "", *sentences])
         for label, cues in _CUES.items():
+            cued = False
             for rx, weight in cues:
                 if rx.search(text):
                     scores[label] += weight
+                    cued = True
+            if not cued:
+                scores[label] -= _NEEDS_CUE.get(label, 0.0)
         if _RESEARCH.search(doc.text):
             for label, penalty in _RESEARCH_PENALTY.items():
+                scores[label] -= penalty
+        if _MANY_PATIENTS.search(text):
+            for label, penalty in _MANY_PATIENTS_PENALTY.items():
                 scores[label] -= penalty
         return {k: round(v, 6) for k, v in scores.items()}
 

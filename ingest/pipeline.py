@@ -8,6 +8,7 @@ what changed and gives the same KB as a full rebuild.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -155,9 +156,11 @@ def build(
         entities_n = edges_n = 0
         mentions: list[tuple] = []
         graph = None
+        extraction: str | None = None
+        reused_extractions = 0
         if options.extract and options.graph_seeds is not None:
-            graph, mentions, entities_n, edges_n = _extract_and_graph(
-                passages, options, previous, progress)
+            graph, mentions, entities_n, edges_n, extraction, reused_extractions = \
+                _extract_and_graph(passages, options, previous, progress)
         checkpoint("after-extract")
 
         # 5. write
@@ -179,6 +182,8 @@ def build(
                 "entities": entities_n, "edges": edges_n, "failed": failed,
                 "embedded": len(passages) - reused, "reused_vectors": reused,
                 "chunked_documents": len(todo),
+                "extracted": len(passages) - reused_extractions if graph is not None else 0,
+                "reused_extractions": reused_extractions,
                 **delta, "seconds": seconds,
             }
             if kb.fallback_note:
@@ -192,6 +197,7 @@ def build(
                            "entities": entities_n, "edges": edges_n},
                 "sources": dict(sorted(read.source_hashes.items())),
                 "parent": previous.id if previous else None,
+                "extraction": extraction,
                 "engine": engine.name,
                 "tools": _tool_versions(),
             }
@@ -260,7 +266,9 @@ def _embed(passages: list[Passage], embedder: Any, previous: Version | None,
 
 
 def _extract_and_graph(passages: list[Passage], options: BuildOptions, previous: Version | None,
-                       progress: Progress) -> tuple[Any, list[tuple], int, int]:
+                       progress: Progress) -> tuple[Any, list[tuple], int, int, str, int]:
+    """The graph, mention rows, counts, the extraction fingerprint and how many passages
+    kept the previous version's extractions."""
     from ingest import stages
     from ingest.curated import load_curated
     from kb.graph import KnowledgeGraph
@@ -268,20 +276,73 @@ def _extract_and_graph(passages: list[Passage], options: BuildOptions, previous:
 
     assert options.graph_seeds is not None
     progress("graph", 0, 1)
+    fingerprint = _extraction_fingerprint(options)
     entities, curated_edges = load_curated(options.graph_seeds, list(options.graph_files))
-    vocab = Vocabulary.from_entities(entities)
     progress("graph", 1, 1)
-    mentions: list[tuple] = []
-    lit_edges: list[Any] = []
-    batches = _batches(passages, 256)
-    for i, batch in enumerate(batches):
-        m, e = stages.extract_batch(batch, vocab)
-        mentions.extend(m)
-        lit_edges.extend(e)
-        progress("extract", min((i + 1) * 256, len(passages)), len(passages))
+    mentions, lit_edges, done = _kept_extractions(passages, previous, fingerprint)
+    todo = [p for p in passages if p.passage_id not in done]
+    if todo:
+        vocab = Vocabulary.from_entities(entities)
+        for i, batch in enumerate(_batches(todo, 256)):
+            m, e = stages.extract_batch(batch, vocab)
+            mentions.extend(m)
+            lit_edges.extend(e)
+            progress("extract", min((i + 1) * 256, len(todo)), len(todo))
+    mentions.sort(key=lambda row: row[0])  # stable: each passage's mentions in found order
     graph = KnowledgeGraph.build(entities, list(curated_edges) + lit_edges)
     n_entities, n_edges = graph.counts()
-    return graph, mentions, n_entities, n_edges
+    return graph, mentions, n_entities, n_edges, fingerprint, len(done)
+
+
+# What extraction depends on besides the curated files: a change to any of these modules
+# makes the next build extract every passage again.
+_EXTRACTION_CODE = ("ingest.relations", "ingest.curated", "ingest.stages", "kb.vocabulary",
+                    "kb.sentences", "kb.graph", "kb.records")
+
+
+def _extraction_fingerprint(options: BuildOptions) -> str:
+    import hashlib
+    import importlib
+
+    h = hashlib.sha256()
+    assert options.graph_seeds is not None
+    seeds = sorted(p for p in Path(options.graph_seeds).iterdir() if p.is_file())
+    for path in [*seeds, *options.graph_files]:
+        h.update(path.name.encode() + b"\0" + Path(path).read_bytes() + b"\0")
+    for name in _EXTRACTION_CODE:
+        source = getattr(importlib.import_module(name), "__file__", None)
+        if source:
+            h.update(name.encode() + b"\0" + Path(source).read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _kept_extractions(passages: list[Passage], previous: Version | None, fingerprint: str
+                      ) -> tuple[list[tuple], list[Any], set[str]]:
+    """Mentions and literature edges of passages already in the previous version, when it
+    was extracted with the same curated files and code (extraction is deterministic)."""
+    from dataclasses import fields
+
+    from kb.records import Edge
+
+    graph_file = previous.file("graph.json") if previous is not None else None
+    if previous is None or previous.manifest.get("extraction") != fingerprint \
+            or graph_file is None or not graph_file.exists():
+        return [], [], set()
+    old_ids = previous.passage_ids()
+    new_ordinal = {p.passage_id: p.ordinal for p in passages}
+    done = new_ordinal.keys() & set(old_ids)
+    mentions = []
+    for o, eid, s, e, neg, hed in previous.db.execute(
+            'SELECT passage_ordinal, entity_id, start, "end", negated, hedged FROM mentions '
+            "ORDER BY rowid"):
+        pid = old_ids[o]
+        if pid in done:
+            mentions.append((new_ordinal[pid], eid, s, e, bool(neg), bool(hed)))
+    names = {f.name for f in fields(Edge)}
+    data = json.loads(graph_file.read_text("utf-8"))
+    edges = [Edge(**{k: v for k, v in e.items() if k in names}) for e in data.get("edges", [])
+             if e.get("passage_id") in done]
+    return mentions, edges, set(done)
 
 
 def _kept_passages(previous: Version | None, docs: list[tuple[Document, str]],
@@ -292,10 +353,7 @@ def _kept_passages(previous: Version | None, docs: list[tuple[Document, str]],
     if previous is None:
         return {}
     same = (previous.manifest.get("chunking") == _chunking_manifest(options)
-            and previous.embedder.get("model") == embedder.model_id
-            and all(previous.manifest.get("tools", {}).get(t) == v
-                    for t, v in _tool_versions().items()
-                    if t in ("medkb", "langchain-text-splitters")))
+            and previous.embedder.get("model") == embedder.model_id)  # the tokenizer
     if not same:
         return {}
     wanted = {d.doc_id for d, _ in docs} & set(previous.document_hashes())
@@ -306,9 +364,21 @@ def _kept_passages(previous: Version | None, docs: list[tuple[Document, str]],
     return kept
 
 
-def _chunking_manifest(options: BuildOptions) -> dict[str, int]:
+def _chunking_manifest(options: BuildOptions) -> dict[str, Any]:
+    """Settings, and a fingerprint of the chunking code and splitter version: passages are
+    only reused across versions chunked by the same code."""
+    import hashlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    from ingest import chunking
+
+    h = hashlib.sha256(Path(chunking.__file__).read_bytes())
+    try:
+        h.update(version("langchain-text-splitters").encode())
+    except PackageNotFoundError:
+        pass
     return {"chunk_tokens": options.chunking.chunk_tokens,
-            "overlap_tokens": options.chunking.overlap_tokens}
+            "overlap_tokens": options.chunking.overlap_tokens, "code": h.hexdigest()[:16]}
 
 
 def _delta(previous: Version | None, docs: list[tuple[Document, str]]) -> dict[str, int]:

@@ -68,10 +68,14 @@ def _progress() -> Any:
 
 
 def _run(fn: Any) -> None:
+    # Library chatter (weight-loading bars, tokenizer warnings) is not our progress display.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     level = os.environ.get("MEDKB_LOG", "WARNING").upper()
     logging.basicConfig(level=getattr(logging, level, logging.WARNING), stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "sentence_transformers", "transformers", "faiss"):
+    for noisy in ("httpx", "sentence_transformers", "transformers", "faiss", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
         fn()

@@ -36,6 +36,11 @@ def _print_table(d: dict[str, Any]) -> None:
     if d.get("tuning"):
         b = d["tuning"]["best"]
         print(f"best on this set by {d['tuning']['objective']}: {b['config']} -> {b['metrics']}")
+    if d.get("answers"):
+        a = d["answers"]
+        print(f"yes/no/maybe accuracy ({a['backend']}, {a['n']} questions, top {a['k']} "
+              f"passages): {a['accuracy']:.4f}; majority baseline ({a['majority_label']}) "
+              f"{a['majority_baseline']:.4f}; unparsed replies {a['unparsed']}")
     if d.get("chart"):
         print(f"chart: {d['chart']}")
 
@@ -52,17 +57,19 @@ def _kb_for(evalset: Any, kb: Path | None, embedder: str) -> Any:
         return KnowledgeBase(kb).current()
     if not evalset.corpus:
         raise MedKBError("no corpus to build a KB from: give --kb with a built KB")
-    from ingest.pipeline import BuildOptions, build
+    from ingest.pipeline import BuildOptions, build, default_graph_seeds
 
     root = kb or Path(tempfile.mkdtemp(prefix="medkb-eval-"))
     print(f"building a KB from {', '.join(map(str, evalset.corpus))} into {root}",
           file=sys.stderr)
-    build(list(evalset.corpus), root, BuildOptions(embedder=embedder, graph_seeds=None))
+    # Like `medkb build`: with the curated graph when it is at hand (the entity boost uses it).
+    seeds = None if embedder.startswith("hash-") else default_graph_seeds()
+    build(list(evalset.corpus), root, BuildOptions(embedder=embedder, graph_seeds=seeds))
     return KnowledgeBase(root).current()
 
 
 def _run_eval(evalset: Any, kb: Path | None, embedder: str, as_json: bool, do_tune: bool,
-              chart: Path | None, fusion_opts: dict[str, Any]) -> None:
+              chart: Path | None, fusion_opts: dict[str, Any], answers: Any = None) -> None:
     from dataclasses import replace
 
     from kb.cli import _emit
@@ -83,6 +90,8 @@ def _run_eval(evalset: Any, kb: Path | None, embedder: str, as_json: bool, do_tu
         tuning = ev.tune(searcher, evalset)
         result["tuning"] = {"objective": tuning["objective"], "best": tuning["best"],
                             "points": len(tuning["points"])}
+    if answers is not None:
+        result["answers"] = answers(searcher)
     if chart is not None:
         from retrieval.chart import methods_chart
 
@@ -104,6 +113,12 @@ FolderArg = typer.Argument(..., help="BEIR folder: corpus.jsonl, queries.jsonl, 
 QrelsOpt = typer.Option(None, "--qrels", help="Qrels TSV (default qrels/test.tsv).")
 QuestionsOpt = typer.Option(None, "--questions", help="PQA-L JSON (default: the shipped dev split).")
 CorpusOpt = typer.Option(None, "--corpus", help="Abstracts to build from (default: the shipped XML).")
+AnswersOpt = typer.Option(False, "--answers", help="Also measure yes/no/maybe accuracy.")
+BackendOpt = typer.Option("local", "--backend", help="Generator for --answers: local | openai.")
+ModelOpt = typer.Option(None, "--model", help="Generator model (local id/path or server name).")
+BaseUrlOpt = typer.Option(None, "--base-url", help="OpenAI-compatible server URL.")
+LimitOpt = typer.Option(None, "--limit", help="Answer only the first N questions.")
+AnswerKOpt = typer.Option(3, "--answer-k", help="Passages given to the generator per question.")
 
 
 @eval_app.command("retrieval")
@@ -164,8 +179,15 @@ def pubmedqa_cmd(
     dense_weight: float | None = DenseWOpt,
     sparse_weight: float | None = SparseWOpt,
     rrf_k: float | None = RrfKOpt,
+    answers: bool = AnswersOpt,
+    backend: str = BackendOpt,
+    model: str | None = ModelOpt,
+    base_url: str | None = BaseUrlOpt,
+    limit: int | None = LimitOpt,
+    answer_k: int = AnswerKOpt,
 ) -> None:
-    """Retrieval on PubMedQA: each question should find its own abstract (by PMID)."""
+    """Retrieval on PubMedQA (each question should find its own abstract, by PMID) and,
+    with --answers, yes/no/maybe accuracy of a generation backend over retrieved passages."""
     from kb.cli import _run
 
     def go() -> None:
@@ -175,9 +197,37 @@ def pubmedqa_cmd(
         here = Path(__file__).resolve().parent.parent
         xml = corpus or next((p for p in (DEFAULT_PQA_XML, here / DEFAULT_PQA_XML)
                               if p.exists()), None)
-        evalset = load_pubmedqa(questions or _default_pqa(), xml)
+        qfile = questions or _default_pqa()
+        evalset = load_pubmedqa(qfile, xml)
         _run_eval(evalset, kb, embedder or DEFAULT_EMBEDDER, as_json, do_tune, chart,
                   {"fusion": fusion, "dense_weight": dense_weight,
-                   "sparse_weight": sparse_weight, "rrf_k": rrf_k})
+                   "sparse_weight": sparse_weight, "rrf_k": rrf_k},
+                  _answers(qfile, backend, model, base_url, limit, answer_k) if answers else None)
 
     _run(go)
+
+
+def _answers(qfile: Path, backend: str, model: str | None, base_url: str | None,
+             limit: int | None, k: int) -> Any:
+    """A callback measuring yes/no/maybe accuracy with the searcher the retrieval run used."""
+
+    def run(searcher: Any) -> dict[str, Any]:
+        import json
+
+        from generation.pubmedqa import evaluate_decisions
+        from kb.cli import _backend
+        from kb.errors import MedKBError
+
+        if backend not in ("local", "openai"):
+            raise MedKBError(f"--answers needs a generator that can say yes/no/maybe: "
+                             f"use --backend local or openai, not {backend!r}")
+        gen = _backend(backend, model, base_url, searcher.embedder)
+        items = json.loads(Path(qfile).read_text("utf-8"))
+
+        def tick(done: int, total: int) -> None:
+            if done % 10 == 0 or done == total:
+                print(f"[answers] {done}/{total}", file=sys.stderr, flush=True)
+
+        return evaluate_decisions(items, searcher, gen, k=k, limit=limit, progress=tick)
+
+    return run

@@ -17,7 +17,7 @@ import numpy as np
 HNSW_THRESHOLD = 50_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 100
-HNSW_EF_SEARCH = 128
+HNSW_EF_SEARCH = 256
 PARALLEL_MIN_QUERIES = 8  # smaller batches search on the calling thread alone
 
 

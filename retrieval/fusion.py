@@ -16,11 +16,14 @@ import numpy as np
 class FusionConfig:
     """Hybrid settings, chosen on labelled data with `medkb eval ... --tune`.
 
-    On the PubMedQA PQA-L dev questions (500, all-MiniLM-L6-v2, 2,393 passages) and on 800
-    MedQuAD questions over their 3,004 answers (9,582 passages), an equal-weight sum of
-    min-max normalised dense and BM25 scores, each computed for every candidate of either
-    list, beat both retrievers and every weighted reciprocal rank fusion tried (dense weight
-    0.5-2, k 10/60) on nDCG@10 on both sets; RRF stays available (`fusion="rrf"`).
+    Measured with all-MiniLM-L6-v2 on the PubMedQA PQA-L dev questions (500 questions, their
+    2,393 abstract passages) and on 800 MedQuAD questions over their 3,004 answers (9,582
+    passages): an equal-weight sum of min-max normalised dense and BM25 scores, each computed
+    for every candidate of either list, beat both retrievers alone and every weighted
+    reciprocal rank fusion tried (dense weight 0.5-2, k 10/60) on nDCG@10 and R@1 on both
+    sets (PubMedQA nDCG@10 0.9958 vs dense 0.9901 / BM25 0.9862; MedQuAD 0.8135 vs 0.7699 /
+    0.7241). The entity boost (KB built with the graph) lifts MedQuAD to 0.8174 and costs
+    PubMedQA one query at rank 1 (R@1 0.990 -> 0.988, still above both). RRF stays available.
     """
 
     fusion: str = "convex"  # "convex": weighted min-max score sum; "rrf": weighted RRF

@@ -393,3 +393,58 @@ def test_changes_are_counted_by_content_not_position(tmp_path: Path) -> None:
     assert (report["added"], report["changed"], report["removed"], report["unchanged"]) == \
         (0, 0, 1, 3)
     assert report["embedded"] == 0 and report["chunked_documents"] == 0
+
+
+def _tiny_seeds(root: Path) -> Path:
+    root.mkdir()
+    (root / "hetionet_nodes.tsv").write_text(
+        "id\tname\tkind\n"
+        "Compound::DB00331\tMetformin\tCompound\n"
+        "Compound::DB01222\tBudesonide\tCompound\n"
+        "Compound::DB00316\tAcetaminophen\tCompound\n"
+        "Disease::DOID:9352\ttype 2 diabetes mellitus\tDisease\n"
+        "Disease::DOID:2841\tasthma\tDisease\n"
+        "Disease::DOID:8469\tinfluenza\tDisease\n", "utf-8")
+    (root / "hetionet_clinical_edges.tsv").write_text(
+        "source\tsource_name\tmetaedge\ttarget\ttarget_name\n"
+        "Compound::DB00331\tMetformin\tCtD\tDisease::DOID:9352\ttype 2 diabetes mellitus\n",
+        "utf-8")
+    return root
+
+
+def test_update_reuses_extractions_and_equals_full_rebuild(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    opts = replace(OPTS, graph_seeds=_tiny_seeds(tmp_path / "seeds"))
+    corpus = tmp_path / "corpus"
+    records = [dict(r) for r in TINY_RECORDS] + [
+        {"_id": "b-1", "title": "Budesonide", "text": "Budesonide is used to treat asthma. "
+         "Metformin is used to treat type 2 diabetes mellitus."},
+        {"_id": "flu-2", "title": "Fever", "text": "Acetaminophen relieves fever in influenza."}]
+    _write_corpus(corpus, records, {})
+    first = build([corpus], tmp_path / "kb", opts)
+    assert first["extracted"] == first["passages"] and first["reused_extractions"] == 0
+    assert first["edges"] > 0
+
+    records[5]["text"] = "Budesonide is the first-line treatment for asthma."  # changed
+    del records[6]  # removed
+    records.append({"_id": "dm-2", "title": "Metformin", "text": "Metformin treats type 2 "
+                    "diabetes mellitus and is taken with meals."})  # added
+    _write_corpus(corpus, records, {})
+    upd = build([corpus], tmp_path / "kb", opts, update=True)
+    assert upd["extracted"] == upd["embedded"] > 0
+    assert upd["reused_extractions"] == upd["reused_vectors"] > 0
+
+    full = build([corpus], tmp_path / "fresh", opts)
+    assert (upd["entities"], upd["edges"]) == (full["entities"], full["edges"])
+    a, b = KnowledgeBase(tmp_path / "kb").current(), KnowledgeBase(tmp_path / "fresh").current()
+    rows = "SELECT * FROM mentions ORDER BY rowid"
+    assert a.db.execute(rows).fetchall() == b.db.execute(rows).fetchall()
+    assert a.file("graph.json").read_bytes() == b.file("graph.json").read_bytes()
+    _assert_same(_snapshot(tmp_path / "kb"), _snapshot(tmp_path / "fresh"))
+
+    # Different curated input: everything is extracted again.
+    with open(opts.graph_seeds / "hetionet_nodes.tsv", "a", encoding="utf-8") as fh:
+        fh.write("Disease::DOID:10763\thypertension\tDisease\n")
+    again = build([corpus], tmp_path / "kb", opts, update=True)
+    assert again["reused_extractions"] == 0 and again["extracted"] == again["passages"]
