@@ -317,7 +317,8 @@ def verify_answer(question: str, raw: str, hits: Sequence[ScoredPassage], embedd
     """
     withheld_keys = withheld_keys or {}
     attr = attributor or Attributor(embedder, hits, list(withheld_keys))
-    result = attribute(raw, hits, embedder, verifier=checker, exclude=withheld_keys,
+    verifier = checker if hasattr(checker, "support") else None  # a plain checker function: no entity check
+    result = attribute(raw, hits, embedder, verifier=verifier, exclude=withheld_keys,
                        honour_keys=honour_keys, attributor=attr)
     claims: list[VerifiedClaim] = result["claims"]
     citations: list[Citation] = result["citations"]
@@ -333,7 +334,7 @@ def verify_answer(question: str, raw: str, hits: Sequence[ScoredPassage], embedd
         if not final and fallback is not None:
             text = fallback()
             if text:
-                res2 = attribute(text, hits, embedder, verifier=checker, exclude=withheld_keys,
+                res2 = attribute(text, hits, embedder, verifier=verifier, exclude=withheld_keys,
                                  honour_keys=True, attributor=attr)
                 final, checks = _strict_filter(question, res2["claims"], res2["citations"], hits,
                                                checker, notes, withheld)

@@ -124,8 +124,8 @@ PAST_PRE = (r"(?:stopped|discontinued|quit|ceased|no longer|previously|used to|f
 AVOID_POST = (
     r"(?:is|are|was|were|would be|should be|must be|remains?)\s+(?:\w+\s+)?"
     r"(?:contraindicated|avoided|unsafe|dangerous|inappropriate|harmful|discontinued|stopped|held|withheld|"
-    r"not (?:recommended|advised|safe|appropriate|indicated|first[- ]line|a good|an appropriate|the best|suitable|effective)|"
-    r"best avoided|ineffective)|"
+    r"not (?:recommended|advised|advisable|safe|appropriate|indicated|first[- ]line|a good|an appropriate|the best|"
+    r"suitable|effective|ideal|wise)|inadvisable|unwise|best avoided|ineffective)|"
     r"should not|must not|shouldn't|cannot be|can't be|has no role|have no role|"
     r"(?:increases?|raises?|carr(?:y|ies)|poses?)\s+(?:\w+\s+){0,3}?(?:risk|danger)|"
     r"(?:may|can|could|will|would|might)\s+(?:\w+\s+)?(?:worsen|exacerbate|precipitate|trigger|provoke|cause|"
@@ -211,6 +211,8 @@ _RENAL = re.compile(
     r"\b(?:e?GFR|estimated GFR|glomerular filtration rate|creatinine clearance|CrCl|CLcr)\s*"
     r"(?:of|is|was|=|:|at|around|about|approximately|~|<|\u2264|below|under|less than|now)?\s*"
     r"(?:of\s+)?(?:<|\u2264|below|under|less than)?\s*(\d{1,3}(?:\.\d+)?)", re.I)
+_CKD_STAGE = re.compile(r"\b(?:CKD|chronic kidney disease)\s*(?:stage|G)\s*([1-5])[ab]?\b|"
+                        r"\bstage\s*([1-5])[ab]?\s*(?:CKD|chronic kidney disease)\b", re.I)
 _POTASSIUM = re.compile(r"\b(?:potassium|serum potassium|K\+?)\s*(?:level\s*)?(?:of|is|was|=|:)?\s*(\d(?:\.\d+)?)\s*"
                         r"(?:mmol|meq|mEq)?", re.I)
 _HEART_RATE = re.compile(r"\b(?:heart rate|HR|pulse(?: rate)?)\s*(?:of|is|was|=|:)?\s*(\d{2,3})\b", re.I)
@@ -273,6 +275,10 @@ class QuestionReading:
     negated: tuple[Item, ...] = ()  # what the question says the patient does not have
     family_history: tuple[Item, ...] = ()
     intents: frozenset[str] = frozenset()  # treatment, diagnosis
+    measures: tuple[tuple[str, float], ...] = ()  # stated values: ("egfr", 48.0), ("ckd_stage", 3.0)
+
+    def measure(self, name: str) -> float | None:
+        return next((v for k, v in self.measures if k == name), None)
 
 
 @dataclass(frozen=True)
@@ -323,15 +329,23 @@ class ClinicalReader:
         """Vocabulary mentions plus alias phrasings, longest first where they overlap."""
         found = [_Mention(m.entity_id, m.type, m.start, m.end, m.text, m.negated, m.hedged)
                  for m in self.graph.vocabulary().find(text)]
+        spans = {(m.start, m.end): m for m in found}
         for rx, eid in self._aliases():
             ent = self.graph.entity(eid)
             for m in rx.finditer(text):
+                same = spans.get((m.start(), m.end()))
+                # Where the vocabulary names the same words ("angina": a symptom), the alias
+                # adds what they imply for the patient (coronary artery disease) beside it.
                 found.append(_Mention(eid, ent.type, m.start(), m.end(), m.group(0),
-                                      _negated_before(text, m.start())))
+                                      _negated_before(text, m.start()), derived=same is not None,
+                                      extra={"beside": True} if same is not None else {}))
         found.sort(key=lambda m: (m.start - m.end, m.start))
         taken = bytearray(len(text) + 1)
         out = []
         for m in found:
+            if m.extra.get("beside") and (m.start, m.end) in spans:
+                out.append(m)
+                continue
             if any(taken[m.start:m.end]):
                 continue
             taken[m.start:m.end] = b"\x01" * (m.end - m.start)
@@ -414,6 +428,8 @@ class ClinicalReader:
         negated: list[Item] = []
         family: list[Item] = []
         not_pregnant = _NOT_PREGNANT.search(question) is not None
+        measures = [("egfr", float(m.group(1))) for m in _RENAL.finditer(question)]
+        measures += [("ckd_stage", float(m.group(1) or m.group(2))) for m in _CKD_STAGE.finditer(question)]
         spans = sentence_spans(question) or [(0, len(question))]
         for si, (s0, s1) in enumerate(spans):
             sent = question[s0:s1]
@@ -458,7 +474,7 @@ class ClinicalReader:
             text=question, conditions=_dedupe(conditions), symptoms=_dedupe(symptoms),
             taken=_dedupe(taken), asked=_dedupe([a for a in asked if a.id not in {t.id for t in taken}]),
             targets=_dedupe(targets), diseases=_dedupe(diseases), negated=_dedupe(negated),
-            family_history=_dedupe(family), intents=frozenset(intents))
+            family_history=_dedupe(family), intents=frozenset(intents), measures=tuple(measures))
 
     # -- answer
     def read_answer(self, claims: Sequence[str], question: QuestionReading) -> AnswerReading:
@@ -513,7 +529,7 @@ class ClinicalReader:
         if claims and not any_drug and question.asked:
             first = claims[0]
             if _YES.search(first):
-                rec.extend(_replace_role(a, "recommended", 0, "affirmative answer") for a in question.asked)
+                rec.extend(_replace_role(a, "recommend", 0, "affirmative answer") for a in question.asked)
             elif _NO.search(first):
                 avoided.extend(_replace_role(a, "avoid", 0, "negative answer") for a in question.asked)
         return AnswerReading(recommended=tuple(rec), avoided=tuple(avoided), mentioned=tuple(mentioned),

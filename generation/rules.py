@@ -107,6 +107,9 @@ def indication(graph: Any, q: QuestionReading, a: AnswerReading,
         claims = _claims_of(a.recommended, drug.id)
         targets, explicit = indication_targets(q, a, claims[0])
         if not targets:
+            out.append(result("indication", "warn", drug.ref(), None, [],
+                              f"No disease or symptom named to check the indication of {drug.name} against.",
+                              claims=claims))
             continue
         found: dict[str, list[tuple[Item, dict[str, Any]]]] = {"indicated": [], "not_indicated": [], "unknown": []}
         for t in targets:
@@ -163,10 +166,13 @@ def contraindication(graph: Any, q: QuestionReading, a: AnswerReading,
     conditions = unique(q.conditions)
     family = unique(q.family_history)
     by_id = {c.id: c for c in conditions}
+    ruled_out = _ruled_out(graph, q)
     for drug in unique(a.recommended):
         claims = _claims_of(a.recommended, drug.id)
         found: dict[str, tuple[Item, list[dict[str, Any]]]] = {}  # condition -> its edges
         for r in graph.contraindications(drug.id, list(by_id)):
+            if r["matched"] != r["condition"] and r["matched"] in ruled_out:
+                continue  # reached through the hierarchy, but a stated value rules it out
             if ev := [e | {"via_class": r["via_class"], "matched": r["matched"]} for e in r["evidence"] if keep(e)]:
                 found.setdefault(r["condition"], (by_id[r["condition"]], []))[1].extend(ev)
         for r in graph.contraindications(drug.id, [f.id for f in family]):
@@ -201,6 +207,18 @@ def contraindication(graph: Any, q: QuestionReading, a: AnswerReading,
             out.append(result("contraindication", status, drug.ref(), cond.ref(), ordered, msg,
                               claims=claims, severity=severity or "unknown",
                               matched=_ref(graph, top["matched"])))
+    return out
+
+
+def _ruled_out(graph: Any, q: QuestionReading) -> set[str]:
+    """Conditions a stated value excludes: an eGFR of 30 or more, or CKD stage 1 to 3, is not
+    severe renal impairment, whatever "chronic kidney disease" inherits in the hierarchy."""
+    out: set[str] = set()
+    egfr, stage = q.measure("egfr"), q.measure("ckd_stage")
+    if (egfr is not None and egfr >= 30) or (stage is not None and stage <= 3):
+        ent = graph.resolve("severe renal impairment")
+        if ent is not None:
+            out.add(ent.id)
     return out
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from generation.clinical import DRUG_TYPES, AnswerReading, ClinicalReader, QuestionReading
 from generation.rules import RULES, result
 from kb.graph import ANATOMY, CONDITION, DISEASE, SYMPTOM, KnowledgeGraph
+from kb.sentences import sentence_spans
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,10 @@ _INJECTION = re.compile(
     r"\bregardless\s+of\s+(?:the\s+)?(?:question|passages?|context|evidence|patient)\b|"
     r"\b(?:answer|respond|reply)\s+(?:only\s+)?with\s+[\"']",
     re.I)
+
+
+_PRESENTS = re.compile(r"\b(?:symptoms?|signs?|present\w*|caus\w*|includ\w*|features?|characteri[sz]\w*|"
+                       r"manifest\w*|complain\w*|develop\w*|experienc\w*|suffer\w*|leads? to|results? in)\b", re.I)
 
 
 def injection_reason(text: str) -> str | None:
@@ -106,6 +111,7 @@ class Verifier:
         self._passage_entities: dict[str, frozenset[str]] = {}
         self._related: dict[str, frozenset[str]] = {}
         self._suspicious_pids: dict[str, str | None] = {}
+        self._sentences: dict[str, list[tuple[int, int, frozenset[str]]]] = {}
 
     # -- entities
     def entities(self, text: str) -> list[tuple[str, str, str]]:
@@ -224,7 +230,50 @@ class Verifier:
                  hits: Sequence[Any] = (), **_: Any) -> list[dict[str, Any]]:
         texts = [_get(c, "text") for c in claims]
         checks = [citation_support(i, c, citations) for i, c in enumerate(claims)]
-        return checks + self.rules(question, texts)
+        return checks + [self._from_passages(c, hits) for c in self.rules(question, texts)]
+
+    def _from_passages(self, check: dict[str, Any], hits: Sequence[Any]) -> dict[str, Any]:
+        """A diagnosis the graph links to none of the reported symptoms passes when a
+        retrieved passage says it presents with one of them (one sentence naming both with a
+        presentation cue); the passage is the evidence."""
+        if check["rule"] != "diagnosis_consistency" or check["status"] != "warn" or not hits:
+            return check
+        dx = self.related(check["subject"]["id"])
+        wanted = {}
+        for s in check["object"]:
+            for sid in self.related_symptom(s["id"]):
+                wanted.setdefault(sid, s)
+        for hit in hits:
+            p = hit.passage
+            if injection_reason(p.text):
+                continue
+            for start, end, ids in self.sentence_entities(p):
+                found = [wanted[i] for i in ids if i in wanted]
+                if found and dx & ids and _PRESENTS.search(p.text[start:end]):
+                    names = ", ".join(dict.fromkeys(f["name"] for f in found))
+                    return check | {
+                        "status": "pass",
+                        "object": list({f["id"]: f for f in found}.values()),
+                        "evidence": [{"source": "retrieved passage", "passage_id": p.passage_id,
+                                      "start": p.start + start, "end": p.start + end, "curated": False,
+                                      "text": p.text[start:end]}],
+                        "message": f"{check['subject']['name']} presents with {names} according to a "
+                                   f"retrieved passage (not in the knowledge graph)."}
+        return check
+
+    def related_symptom(self, eid: str) -> set[str]:
+        g = self.graph
+        return {eid, *(g.equivalents(eid) if g is not None else ())}
+
+    def sentence_entities(self, passage: Any) -> list[tuple[int, int, frozenset[str]]]:
+        key = "s:" + passage.passage_id
+        if key not in self._sentences:
+            out = []
+            for s, e in sentence_spans(passage.text):
+                ids = frozenset(m.id for m in self.reader.mentions(passage.text[s:e])) if self.reader else frozenset()
+                out.append((s, e, ids))
+            self._sentences[key] = out
+        return self._sentences[key]
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:

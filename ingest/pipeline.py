@@ -37,6 +37,7 @@ class BuildOptions:
     graph_seeds: Path | None = None  # corpora/graph; None: no curated graph
     graph_files: tuple[Path, ...] = ()  # user rule files (--graph FILE)
     extract: bool = True
+    enrich: bool = True  # summaries, evidence types, topics
     engine: str = "local"
     limits: ReadLimits = field(default_factory=ReadLimits)  # sizes, PDF time and memory caps
     keep_versions: int | None = None  # after publishing, keep this many newest; None: all
@@ -151,6 +152,7 @@ def build(
         # 3. embed (reusing vectors of unchanged passages)
         vectors, reused = _embed(passages, embedder, previous, progress)
         checkpoint("after-embed")
+        docs = _enrich(docs, passages, vectors, embedder, options, progress)
 
         # 4. extract entities and relations; the graph
         entities_n = edges_n = 0
@@ -233,6 +235,60 @@ def _with_ordinal(p: Passage, ordinal: int) -> Passage:
     from dataclasses import replace
 
     return replace(p, ordinal=ordinal)
+
+
+def _enrich(docs: list[tuple[Document, str]], passages: list[Passage], vectors: np.ndarray,
+            embedder: Any, options: BuildOptions, progress: Progress) -> list[tuple[Document, str]]:
+    """Summary, evidence type and clinical topic per document, kept in its metadata.
+
+    Sentences are scored with the vectors of the passages that hold them (already computed),
+    so enrichment costs no second embedding pass over the corpus.
+    """
+    if not options.enrich or not docs:
+        return docs
+    from collections import Counter
+    from dataclasses import replace
+
+    from ingest.classify import TextClassifier, classify_documents
+    from ingest.summarise import SentenceTable, candidate_spans, summarise_documents
+
+    by_doc: dict[str, list[int]] = {}
+    for p in passages:
+        by_doc.setdefault(p.doc_id, []).append(p.ordinal)
+    clf = TextClassifier(embedder)
+    out: list[tuple[Document, str]] = []
+    for i, batch in enumerate(_batches(docs, 256)):
+        spans: dict[str, list[tuple[int, int]]] = {}
+        vecs: dict[str, np.ndarray] = {}
+        for doc, _ in batch:
+            ords = by_doc.get(doc.doc_id, [])
+            all_cands = candidate_spans(doc)
+            seen_text = Counter(" ".join(doc.text[s:e].split()).lower() for s, e in all_cands)
+            # Lines repeated in a document (running headers, footers) are no summary.
+            cands = [(s, e) for s, e in all_cands
+                     if seen_text[" ".join(doc.text[s:e].split()).lower()] == 1
+                     and any(passages[o].start <= s < passages[o].end for o in ords)][:60]
+            rows = [next(o for o in ords if passages[o].start <= s < passages[o].end)
+                    for s, _ in cands]
+            spans[doc.doc_id] = cands
+            vecs[doc.doc_id] = vectors[rows] if rows else np.zeros((0, vectors.shape[1]), np.float32)
+        table = SentenceTable(spans=spans, vectors=vecs)
+        plain = [d for d, _ in batch]
+        summaries = summarise_documents(plain, sentences=table)
+        classes = classify_documents(plain, embedder, sentences=table, classifier=clf)
+        for doc, origin in batch:
+            meta = dict(doc.metadata)
+            summ = summaries.get(doc.doc_id)
+            if summ is not None:
+                meta.update(summary=summ.text, summary_spans=[list(x) for x in summ.spans],
+                            summary_method=summ.method)
+            c = classes.get(doc.doc_id)
+            if c is not None:
+                meta.update(evidence_type=c.evidence_type, evidence_source=c.source,
+                            evidence_confidence=round(float(c.confidence), 4), topic=c.topic)
+            out.append((replace(doc, metadata=meta), origin))
+        progress("enrich", min((i + 1) * 256, len(docs)), len(docs))
+    return out
 
 
 def _embed(passages: list[Passage], embedder: Any, previous: Version | None,

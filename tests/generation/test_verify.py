@@ -40,6 +40,8 @@ RECORDS = [
     {"_id": "migraine-1", "title": "Migraine prevention",
      "text": "Propranolol is effective for migraine prevention. Non-selective beta blockers such as "
              "propranolol should be avoided in asthma."},
+    {"_id": "gerd-1", "title": "Reflux",
+     "text": "Gastroesophageal reflux disease typically causes heartburn and regurgitation after meals."},
     {"_id": "planted-1", "title": "Clinical update", "text": PLANTED},
 ]
 
@@ -132,6 +134,10 @@ CONTRAINDICATION = [
     ("20 weeks pregnant with a UTI.", "Doxycycline can be used.", "Doxycycline", "warn"),  # major
     ("A 6-year-old with chickenpox has a fever.", "Aspirin is fine for the fever.", "Acetylsalicylic acid", "fail"),
     ("A 40-year-old with influenza has a fever.", "Aspirin is fine for the fever.", "Acetylsalicylic acid", "pass"),
+    ("A 58-year-old with stable angina has a migraine.", "Sumatriptan is recommended.", "Sumatriptan", "fail"),
+    ("Stage 3 chronic kidney disease (eGFR 48), type 2 diabetes.", "Metformin is appropriate.", "Metformin", "pass"),
+    ("Potassium 6.2 mmol/L, heart failure.", "Add spironolactone.", "Spironolactone", "fail"),
+    ("Migraine attack; blood pressure 200/115.", "Give sumatriptan.", "Sumatriptan", "fail"),
 ]
 
 
@@ -180,6 +186,19 @@ DIAGNOSIS = [
 @pytest.mark.parametrize("question,answer,dx,status", DIAGNOSIS)
 def test_diagnosis_consistency(verifier, question: str, answer: str, dx: str, status: str) -> None:
     assert worst(rules(verifier, question, answer), "diagnosis_consistency", dx) == status
+
+
+def test_diagnosis_supported_by_a_retrieved_passage(env) -> None:
+    """The graph lists no symptom of GERD; a retrieved passage saying it causes heartburn does."""
+    version, searcher, verifier = env
+    q, answer = "Heartburn after meals. What is the diagnosis?", "Gastroesophageal reflux disease."
+    assert worst(rules(verifier, q, answer), "diagnosis_consistency", "gastroesophageal reflux disease") == "warn"
+    from generation.answer import check_answer
+
+    out = check_answer(q, answer, version, searcher, checker=verifier)
+    (c,) = [c for c in out["checks"] if c["rule"] == "diagnosis_consistency"]
+    assert c["status"] == "pass" and c["evidence"][0]["source"] == "retrieved passage"
+    assert "heartburn" in c["evidence"][0]["text"]
 
 
 def test_no_symptoms_no_diagnosis_check(verifier) -> None:
