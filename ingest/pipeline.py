@@ -284,8 +284,12 @@ def _enrich(docs: list[tuple[Document, str]], passages: list[Passage], vectors: 
                             summary_method=summ.method)
             c = classes.get(doc.doc_id)
             if c is not None:
-                meta.update(evidence_type=c.evidence_type, evidence_source=c.source,
-                            evidence_confidence=round(float(c.confidence), 4), topic=c.topic)
+                if meta.get("evidence_type"):  # the record's own label wins
+                    meta.setdefault("evidence_source", "record")
+                else:
+                    meta.update(evidence_type=c.evidence_type, evidence_source=c.source,
+                                evidence_confidence=round(float(c.confidence), 4))
+                meta.setdefault("topic", c.topic)
             out.append((replace(doc, metadata=meta), origin))
         progress("enrich", min((i + 1) * 256, len(docs)), len(docs))
     return out
