@@ -6,7 +6,8 @@ their character span so that `passage.text == document.text[start:end]`.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from kb.config import ChunkSettings
 from kb.records import Document, Passage, Span

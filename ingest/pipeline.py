@@ -173,8 +173,9 @@ def build(
             writer.add_mentions(mentions)
             from kb.vectors import FaissIndex
 
-            FaissIndex.build(vectors).save(writer.path(VECTORS_NAME))
-            _write_sparse(passages, writer)
+            dense_index = FaissIndex.build(vectors)
+            dense_index.save(writer.path(VECTORS_NAME))
+            sparse_params = _write_sparse(passages, writer)
             if graph is not None:
                 graph.save(writer.path("graph.json"))
             delta = _delta(previous, docs)
@@ -194,6 +195,8 @@ def build(
             manifest = {
                 "embedder": {"model": embedder.model_id, "dim": int(vectors.shape[1]),
                              "precision": embedder.precision},
+                "vectors": {"kind": dense_index.kind, "count": len(dense_index)},
+                "sparse": sparse_params,
                 "chunking": _chunking_manifest(options),
                 "counts": {"documents": len(docs), "passages": len(passages),
                            "entities": entities_n, "edges": edges_n},
@@ -216,13 +219,14 @@ def build(
     return report
 
 
-def _write_sparse(passages: list[Passage], writer: Any) -> None:
-    """The BM25 index (kb.sparse), rows = passage ordinals like the vector index."""
-    try:
-        from kb.sparse import SparseIndex
-    except ImportError:
-        return
-    SparseIndex.build([p.text for p in passages]).save(writer.path("bm25"))
+def _write_sparse(passages: list[Passage], writer: Any) -> dict[str, Any]:
+    """The BM25 index (kb.sparse), rows = passage ordinals like the vector index; returns its
+    pinned parameters for the manifest."""
+    from kb.sparse import SparseIndex
+
+    index = SparseIndex.build([p.text for p in passages])
+    index.save(writer.path("bm25"))
+    return index.describe()
 
 
 def kb_writer(kb: KnowledgeBase) -> Any:
@@ -471,8 +475,9 @@ def _tool_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for pkg in ("medkb", "sentence-transformers", "torch", "faiss-cpu", "networkx",
-                "langchain-text-splitters", "pymupdf"):
+    for pkg in ("medkb", "sentence-transformers", "transformers", "torch", "faiss-cpu",
+                "networkx", "langchain-text-splitters", "pymupdf", "bm25s", "PyStemmer",
+                "pyahocorasick", "lxml"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

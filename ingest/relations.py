@@ -11,10 +11,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kb.vocabulary import Mention
 from kb.graph import COMPOUND, CONDITION, DISEASE, DRUG_CLASS, LITERATURE, SYMPTOM
 from kb.records import Edge, Passage
 from kb.sentences import sentence_spans
+from kb.vocabulary import Mention
 
 DRUGS = frozenset({COMPOUND, DRUG_CLASS})
 DISEASES = frozenset({DISEASE})

@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -84,7 +84,7 @@ def _run(fn: Any) -> None:
         raise typer.Exit(1) from None
 
 
-def _open(kb: Optional[Path]) -> Any:
+def _open(kb: Path | None) -> Any:
     from kb.store import KnowledgeBase
 
     store = KnowledgeBase(kb_dir(kb))
@@ -95,9 +95,9 @@ def _open(kb: Optional[Path]) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
-def _build(sources: list[Path], kb: Optional[Path], as_json: bool, embedder: str,
+def _build(sources: list[Path], kb: Path | None, as_json: bool, embedder: str,
            graph: list[Path], no_graph: bool, update: bool,
-           keep_versions: Optional[int] = None) -> None:
+           keep_versions: int | None = None) -> None:
     from ingest.pipeline import BuildOptions, build, default_graph_seeds
 
     seeds = None if no_graph else default_graph_seeds()
@@ -133,12 +133,12 @@ def _build(sources: list[Path], kb: Optional[Path], as_json: bool, embedder: str
 @app.command()
 def build(
     sources: list[Path] = typer.Argument(..., help="Files or folders of papers."),
-    kb: Optional[Path] = KbOpt,
+    kb: Path | None = KbOpt,
     as_json: bool = JsonOpt,
     embedder: str = typer.Option(DEFAULT_EMBEDDER, help="Embedding model id or local path."),
     graph: list[Path] = typer.Option([], "--graph", help="Extra rule file (TSV/CSV), repeatable."),
     no_graph: bool = typer.Option(False, "--no-graph", help="Skip the knowledge graph."),
-    keep_versions: Optional[int] = KeepOpt,
+    keep_versions: int | None = KeepOpt,
 ) -> None:
     """Build a new KB version from SOURCES (reusing vectors of unchanged passages)."""
     _run(lambda: _build(sources, kb, as_json, embedder, graph, no_graph, update=False,
@@ -148,12 +148,12 @@ def build(
 @app.command()
 def update(
     sources: list[Path] = typer.Argument(..., help="The corpus as it is now."),
-    kb: Optional[Path] = KbOpt,
+    kb: Path | None = KbOpt,
     as_json: bool = JsonOpt,
     embedder: str = typer.Option(DEFAULT_EMBEDDER, help="Must match the KB's embedder."),
     graph: list[Path] = typer.Option([], "--graph"),
     no_graph: bool = typer.Option(False, "--no-graph"),
-    keep_versions: Optional[int] = KeepOpt,
+    keep_versions: int | None = KeepOpt,
 ) -> None:
     """Publish a new version for the corpus as it is now: added, changed and removed documents
     are detected by content hash; only changed passages are embedded."""
@@ -164,23 +164,38 @@ def update(
 @app.command()
 def search(
     query: str = typer.Argument(...),
-    kb: Optional[Path] = KbOpt,
+    kb: Path | None = KbOpt,
     k: int = typer.Option(10, "-k", help="Number of results."),
+    method: str = typer.Option("hybrid", help="hybrid | dense | sparse"),
+    evidence_type: list[str] = typer.Option([], "--evidence-type", help="e.g. rct, guideline, consumer_health; repeatable."),
+    year_min: int | None = typer.Option(None, "--year-min"),
+    year_max: int | None = typer.Option(None, "--year-max"),
+    source: list[str] = typer.Option([], "--source", help="Substring or glob of the source path; repeatable."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Retrieve passages for QUERY."""
+    """Retrieve passages for QUERY (with each document's summary and evidence class)."""
 
     def go() -> None:
-        from retrieval.search import Searcher, hit_json
+        from retrieval.search import Filters, Searcher, hit_json
 
         _, version = _open(kb)
-        hits = Searcher(version).search(query, k)
-        data = {"query": query, "kb_version": version.id, "results": [hit_json(h) for h in hits]}
+        filters = Filters(evidence_types=tuple(evidence_type), year_min=year_min,
+                          year_max=year_max, sources=tuple(source))
+        hits = Searcher(version).search(query, k, method=method, filters=filters)
+        meta = version.doc_meta(h.passage.doc_id for h in hits)
+        results = []
+        for h in hits:
+            m = meta.get(h.passage.doc_id, {}).get("metadata", {})
+            results.append({**hit_json(h), "year": meta.get(h.passage.doc_id, {}).get("year"),
+                            "evidence_type": m.get("evidence_type"), "topic": m.get("topic"),
+                            "summary": m.get("summary")})
+        data = {"query": query, "kb_version": version.id, "method": method, "results": results}
 
         def human(d: dict[str, Any]) -> None:
             for r in d["results"]:
                 where = r["external_id"] or r["source"]
-                print(f"{r['rank']:>2}. {r['score']:.3f}  {r['title'] or '(untitled)'}  [{where}]")
+                tag = f" ({r['evidence_type']})" if r.get("evidence_type") else ""
+                print(f"{r['rank']:>2}. {r['score']:.3f}  {r['title'] or '(untitled)'}{tag}  [{where}]")
                 print("    " + " ".join(r["text"].split())[:240])
 
         _emit(data, as_json, human)
@@ -188,7 +203,7 @@ def search(
     _run(go)
 
 
-def _backend(name: str, model: Optional[str], base_url: Optional[str], embedder: Any) -> Any:
+def _backend(name: str, model: str | None, base_url: str | None, embedder: Any) -> Any:
     if name == "extractive":
         from generation.backends.extractive import ExtractiveBackend
 
@@ -235,10 +250,10 @@ def _print_answer(d: dict[str, Any]) -> None:
 @app.command()
 def ask(
     question: str = typer.Argument(...),
-    kb: Optional[Path] = KbOpt,
+    kb: Path | None = KbOpt,
     backend: str = typer.Option("local", help="local | openai | extractive"),
-    model: Optional[str] = typer.Option(None, help="Generator model id/path (local) or name (openai)."),
-    base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible server URL, e.g. http://localhost:8000/v1"),
+    model: str | None = typer.Option(None, help="Generator model id/path (local) or name (openai)."),
+    base_url: str | None = typer.Option(None, help="OpenAI-compatible server URL, e.g. http://localhost:8000/v1"),
     policy: str = typer.Option("flag", help="flag: keep and mark; strict: drop unsupported claims."),
     k: int = typer.Option(5, "-k", help="Passages given to the generator."),
     as_json: bool = JsonOpt,
@@ -276,8 +291,8 @@ def _checker(version: Any, searcher: Any) -> Any:
 
 @app.command()
 def audit(
-    gen_id: Optional[str] = typer.Argument(None, help="Generation id (a unique prefix is enough)."),
-    kb: Optional[Path] = KbOpt,
+    gen_id: str | None = typer.Argument(None, help="Generation id (a unique prefix is enough)."),
+    kb: Path | None = KbOpt,
     verify_ledger: bool = typer.Option(False, "--verify-ledger", help="Check the whole ledger chain."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -315,7 +330,7 @@ def audit(
 
 
 @app.command()
-def info(kb: Optional[Path] = KbOpt, as_json: bool = JsonOpt) -> None:
+def info(kb: Path | None = KbOpt, as_json: bool = JsonOpt) -> None:
     """KB facts and versions."""
 
     def go() -> None:
@@ -334,7 +349,7 @@ def info(kb: Optional[Path] = KbOpt, as_json: bool = JsonOpt) -> None:
 
 
 @app.command()
-def graph(entity: str = typer.Argument(...), kb: Optional[Path] = KbOpt,
+def graph(entity: str = typer.Argument(...), kb: Path | None = KbOpt,
           as_json: bool = JsonOpt) -> None:
     """What the knowledge graph knows about ENTITY (a name, synonym or id)."""
 
@@ -364,7 +379,7 @@ def graph(entity: str = typer.Argument(...), kb: Optional[Path] = KbOpt,
 
 
 @app.command()
-def prune(kb: Optional[Path] = KbOpt, keep: int = typer.Option(3, help="Versions to keep."),
+def prune(kb: Path | None = KbOpt, keep: int = typer.Option(3, help="Versions to keep."),
           as_json: bool = JsonOpt) -> None:
     """Remove old KB versions (the live one always stays)."""
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any, Callable, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -147,7 +148,7 @@ class HashEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
             words = [w for w in "".join(c.lower() if c.isalnum() else " " for c in text).split()]
-            grams = words + [a + " " + b for a, b in zip(words, words[1:])]
+            grams = words + [a + " " + b for a, b in zip(words, words[1:], strict=False)]
             for g in grams:
                 h = int.from_bytes(hashlib.sha256(g.encode()).digest()[:8], "little")
                 out[row, h % self.dim] += 1.0 if (h >> 63) else -1.0

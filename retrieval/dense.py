@@ -20,11 +20,12 @@ class DenseRetriever:
     def search(self, query: str, k: int = 10) -> list[ScoredPassage]:
         qv = self.embedder.embed([query])
         scores, rows = self.version.vectors().search(qv, k)
-        ordinals = [int(r) for r in rows[0] if r >= 0]
-        passages = self.version.passages_by_ordinal(ordinals)
+        score_of = {int(r): float(s) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0}
+        passages = self.version.passages_by_ordinal(list(score_of))
         meta = self.version.doc_meta(p.doc_id for p in passages)
         out = []
-        for rank, (p, s) in enumerate(zip(passages, scores[0]), start=1):
+        for rank, p in enumerate(passages, start=1):
+            s = score_of[p.ordinal]
             m = meta.get(p.doc_id, {})
             out.append(ScoredPassage(passage=p, score=float(s), title=m.get("title"),
                                      source=m.get("source"), external_id=m.get("external_id"),

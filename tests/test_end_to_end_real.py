@@ -10,7 +10,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
 from medkb_testutil import ROOT, contract
 
 pytestmark = pytest.mark.slow

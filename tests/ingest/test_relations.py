@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from ingest.relations import extract_relations
-from kb.vocabulary import Vocabulary
 from kb.graph import KnowledgeGraph
 from kb.records import Edge, Entity, Passage
+from kb.vocabulary import Vocabulary
 
 ENTITIES = [
     Entity("DB00331", "Compound", "Metformin"),

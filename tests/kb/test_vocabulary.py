@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from ingest.curated import load_curated
-from kb.vocabulary import Mention, Vocabulary, fold
 from kb.errors import KBError
+from kb.vocabulary import Mention, Vocabulary, fold
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLD = ROOT / "tests" / "fixtures" / "entity_gold.jsonl"
