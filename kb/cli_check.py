@@ -69,9 +69,13 @@ def register(app: typer.Typer) -> None:
             out: dict[str, Any] = {"id": gen_id, **public_view(record)}
             _emit(out, as_json, _print_answer)
             if not as_json:
-                failed = sum(c["status"] == "fail" for c in out["checks"])
-                warned = sum(c["status"] == "warn" for c in out["checks"])
-                print(f"{failed} failed, {warned} warned, "
-                      f"{len(out['checks']) - failed - warned} passed")
+                for label, checks in (("the answer as given", out.get("all_checks")),
+                                      ("the answer as verified", out["checks"])):
+                    if checks is None:
+                        continue
+                    failed = sum(c["status"] == "fail" for c in checks)
+                    warned = sum(c["status"] == "warn" for c in checks)
+                    print(f"{label}: {failed} failed, {warned} warned, "
+                          f"{len(checks) - failed - warned} passed")
 
         _run(go)
