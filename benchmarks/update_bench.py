@@ -14,6 +14,7 @@ top-10 for the dev questions").
 One embedder instance, loaded and warmed up first, serves every build (load time excluded).
 
     python benchmarks/update_bench.py                          # hash embedder: seconds
+    python benchmarks/update_bench.py --graph                  # with extraction and the graph
     python benchmarks/update_bench.py --embedder all-MiniLM-L6-v2 --json   # the real model
 """
 
@@ -76,12 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--embedder", default="hash-256")
     ap.add_argument("--fraction", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=6)
+    ap.add_argument("--graph", action="store_true",
+                    help="with the curated graph (corpora/graph) and entity/relation extraction")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
     import numpy as np
 
-    from ingest.pipeline import BuildOptions, build
+    from ingest.pipeline import BuildOptions, build, default_graph_seeds
     from kb.embedder import make_embedder
     from kb.store import KnowledgeBase
     from retrieval.search import Searcher
@@ -89,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(args.seed)
     embedder = make_embedder(args.embedder)
     embedder.embed(["warm up"])
-    opts = BuildOptions(embedder=args.embedder, graph_seeds=None)
+    opts = BuildOptions(embedder=args.embedder,
+                        graph_seeds=default_graph_seeds() if args.graph else None)
     work = Path(tempfile.mkdtemp(prefix="medkb-update-"))
     try:
         corpus = work / "corpus"
@@ -115,9 +119,12 @@ def main(argv: list[str] | None = None) -> int:
             "embedder": args.embedder,
             "documents": full["documents"], "passages": full["passages"],
             "edits": edits,
-            "update": {k: upd[k] for k in ("added", "changed", "removed", "unchanged",
-                                           "embedded", "reused_vectors", "seconds")},
-            "full_build": {k: full[k] for k in ("embedded", "seconds")},
+            "graph": opts.graph_seeds is not None,
+            "update": {k: upd.get(k) for k in ("added", "changed", "removed", "unchanged",
+                                               "embedded", "reused_vectors", "chunked_documents",
+                                               "extracted", "reused_extractions", "seconds")},
+            "full_build": {k: full.get(k) for k in ("embedded", "chunked_documents", "extracted",
+                                                    "seconds")},
             "embedded_ratio": round(upd["embedded"] / max(1, full["embedded"]), 4),
             "seconds_ratio": round(upd["seconds"] / max(1e-9, full["seconds"]), 4),
             "same_passage_ids": same_ids,

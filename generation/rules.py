@@ -122,7 +122,12 @@ def indication(graph: Any, q: QuestionReading, a: AnswerReading,
             if r["via"] != t.id:
                 rel = "a broader term" if r["direction"] == "ancestor" else "a subtype"
                 via = f" (via {_name(graph, r['via'])}, {rel})"
-            cls = f" through its class {_name(graph, r['via_class'])}" if r.get("via_class") else ""
+            cls = ""
+            if r.get("via_class"):
+                ent = graph.entity(drug.id)
+                is_class = ent is not None and ent.type == "Pharmacologic Class"
+                cls = (f" through its {'member' if is_class else 'class'} "
+                       f"{_name(graph, r['via_class'])}")
             kind = "curated" if r["evidence"][0].get("curated") else "literature"
             out.append(result("indication", "pass", drug.ref(), t.ref(), r["evidence"],
                               f"{dname} is indicated for {t.name}{via}{cls} ({kind}: "

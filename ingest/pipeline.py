@@ -8,7 +8,6 @@ what changed and gives the same KB as a full rebuild.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -79,7 +78,7 @@ def build(
     update: bool = False,
 ) -> dict[str, Any]:
     """Build a new version from `sources`; returns the build report (DESIGN §1 keys)."""
-    from ingest import stages
+    from ingest import reuse, stages
     from ingest.chunking import Chunker
     from ingest.readers import discover
     from ingest.readers.sandbox import PdfSandbox
@@ -129,7 +128,7 @@ def build(
                 docs.append((doc, origin))
 
         # 2. chunk (documents unchanged since the previous version keep their passages)
-        kept = _kept_passages(previous, docs, options, embedder)
+        kept = reuse.kept_passages(previous, docs, options, embedder)
         todo = [d for d, _ in docs if d.doc_id not in kept]
         chunked: dict[str, list[Passage]] = {}
         if todo:
@@ -178,7 +177,7 @@ def build(
             sparse_params = _write_sparse(passages, writer)
             if graph is not None:
                 graph.save(writer.path("graph.json"))
-            delta = _delta(previous, docs)
+            changes = reuse.delta(previous, docs)
             seconds = round(time.perf_counter() - t0, 3)
             report = {
                 "documents": len(docs), "passages": len(passages),
@@ -187,7 +186,7 @@ def build(
                 "chunked_documents": len(todo),
                 "extracted": len(passages) - reused_extractions if graph is not None else 0,
                 "reused_extractions": reused_extractions,
-                **delta, "seconds": seconds,
+                **changes, "seconds": seconds,
             }
             if kb.fallback_note:
                 report["notes"] = [kb.fallback_note]
@@ -197,7 +196,7 @@ def build(
                              "precision": embedder.precision},
                 "vectors": {"kind": dense_index.kind, "count": len(dense_index)},
                 "sparse": sparse_params,
-                "chunking": _chunking_manifest(options),
+                "chunking": reuse.chunking_manifest(options),
                 "counts": {"documents": len(docs), "passages": len(passages),
                            "entities": entities_n, "edges": edges_n},
                 "sources": dict(sorted(read.source_hashes.items())),
@@ -333,17 +332,17 @@ def _extract_and_graph(passages: list[Passage], options: BuildOptions, previous:
                        progress: Progress) -> tuple[Any, list[tuple], int, int, str, int]:
     """The graph, mention rows, counts, the extraction fingerprint and how many passages
     kept the previous version's extractions."""
-    from ingest import stages
+    from ingest import reuse, stages
     from ingest.curated import load_curated
     from kb.graph import KnowledgeGraph
     from kb.vocabulary import Vocabulary
 
     assert options.graph_seeds is not None
     progress("graph", 0, 1)
-    fingerprint = _extraction_fingerprint(options)
+    fingerprint = reuse.extraction_fingerprint(options)
     entities, curated_edges = load_curated(options.graph_seeds, list(options.graph_files))
     progress("graph", 1, 1)
-    mentions, lit_edges, done = _kept_extractions(passages, previous, fingerprint)
+    mentions, lit_edges, done = reuse.kept_extractions(passages, previous, fingerprint)
     todo = [p for p in passages if p.passage_id not in done]
     if todo:
         vocab = Vocabulary.from_entities(entities)
@@ -356,119 +355,6 @@ def _extract_and_graph(passages: list[Passage], options: BuildOptions, previous:
     graph = KnowledgeGraph.build(entities, list(curated_edges) + lit_edges)
     n_entities, n_edges = graph.counts()
     return graph, mentions, n_entities, n_edges, fingerprint, len(done)
-
-
-# What extraction depends on besides the curated files: a change to any of these modules
-# makes the next build extract every passage again.
-_EXTRACTION_CODE = ("ingest.relations", "ingest.curated", "ingest.stages", "kb.vocabulary",
-                    "kb.sentences", "kb.graph", "kb.records")
-
-
-def _extraction_fingerprint(options: BuildOptions) -> str:
-    import hashlib
-    import importlib
-
-    h = hashlib.sha256()
-    assert options.graph_seeds is not None
-    seeds = sorted(p for p in Path(options.graph_seeds).iterdir() if p.is_file())
-    for path in [*seeds, *options.graph_files]:
-        h.update(path.name.encode() + b"\0" + Path(path).read_bytes() + b"\0")
-    for name in _EXTRACTION_CODE:
-        source = getattr(importlib.import_module(name), "__file__", None)
-        if source:
-            h.update(name.encode() + b"\0" + Path(source).read_bytes() + b"\0")
-    return h.hexdigest()
-
-
-def _kept_extractions(passages: list[Passage], previous: Version | None, fingerprint: str
-                      ) -> tuple[list[tuple], list[Any], set[str]]:
-    """Mentions and literature edges of passages already in the previous version, when it
-    was extracted with the same curated files and code (extraction is deterministic)."""
-    from dataclasses import fields
-
-    from kb.records import Edge
-
-    graph_file = previous.file("graph.json") if previous is not None else None
-    if previous is None or previous.manifest.get("extraction") != fingerprint \
-            or graph_file is None or not graph_file.exists():
-        return [], [], set()
-    old_ids = previous.passage_ids()
-    new_ordinal = {p.passage_id: p.ordinal for p in passages}
-    done = new_ordinal.keys() & set(old_ids)
-    mentions = []
-    for o, eid, s, e, neg, hed in previous.db.execute(
-            'SELECT passage_ordinal, entity_id, start, "end", negated, hedged FROM mentions '
-            "ORDER BY rowid"):
-        pid = old_ids[o]
-        if pid in done:
-            mentions.append((new_ordinal[pid], eid, s, e, bool(neg), bool(hed)))
-    names = {f.name for f in fields(Edge)}
-    data = json.loads(graph_file.read_text("utf-8"))
-    edges = [Edge(**{k: v for k, v in e.items() if k in names}) for e in data.get("edges", [])
-             if e.get("passage_id") in done]
-    return mentions, edges, set(done)
-
-
-def _kept_passages(previous: Version | None, docs: list[tuple[Document, str]],
-                   options: BuildOptions, embedder: Any) -> dict[str, list[Passage]]:
-    """Passages of documents that are in the previous version unchanged (same content hash),
-    when that version was chunked the same way (settings, tokenizer, splitter version):
-    chunking is deterministic, so they are what chunking again would give."""
-    if previous is None:
-        return {}
-    same = (previous.manifest.get("chunking") == _chunking_manifest(options)
-            and previous.embedder.get("model") == embedder.model_id)  # the tokenizer
-    if not same:
-        return {}
-    wanted = {d.doc_id for d, _ in docs} & set(previous.document_hashes())
-    kept: dict[str, list[Passage]] = {}
-    for p in previous.iter_passages():  # in ordinal order: each document's in chunk order
-        if p.doc_id in wanted:
-            kept.setdefault(p.doc_id, []).append(p)
-    return kept
-
-
-def _chunking_manifest(options: BuildOptions) -> dict[str, Any]:
-    """Settings, and a fingerprint of the chunking code and splitter version: passages are
-    only reused across versions chunked by the same code."""
-    import hashlib
-    from importlib.metadata import PackageNotFoundError, version
-
-    from ingest import chunking
-
-    h = hashlib.sha256(Path(chunking.__file__).read_bytes())
-    try:
-        h.update(version("langchain-text-splitters").encode())
-    except PackageNotFoundError:
-        pass
-    return {"chunk_tokens": options.chunking.chunk_tokens,
-            "overlap_tokens": options.chunking.overlap_tokens, "code": h.hexdigest()[:16]}
-
-
-def _delta(previous: Version | None, docs: list[tuple[Document, str]]) -> dict[str, int]:
-    """added / changed / removed / unchanged documents by content hash (the doc id).
-
-    A document whose id was there before is unchanged, wherever it now lives; a new id at a
-    source that held a now-gone id is a change; other new ids are added, other gone ids
-    removed.
-    """
-    if previous is None:
-        return {"added": len(docs), "changed": 0, "removed": 0, "unchanged": 0}
-    old = dict(previous.db.execute("SELECT doc_id, source FROM documents").fetchall())
-    new = {d.doc_id: d.source for d, _ in docs}
-    unchanged = sum(1 for i in new if i in old)
-    gone_sources: dict[str, int] = {}
-    for i, src in old.items():
-        if i not in new:
-            gone_sources[src] = gone_sources.get(src, 0) + 1
-    changed = 0
-    for i, src in new.items():
-        if i not in old and gone_sources.get(src, 0) > 0:
-            gone_sources[src] -= 1
-            changed += 1
-    added = sum(1 for i in new if i not in old) - changed
-    removed = sum(1 for i in old if i not in new) - changed
-    return {"added": added, "changed": changed, "removed": removed, "unchanged": unchanged}
 
 
 def _tool_versions() -> dict[str, str]:

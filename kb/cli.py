@@ -323,6 +323,16 @@ def audit(
             print(f"Sources intact: {v['sources_intact']} (missing {len(v['missing'])}, "
                   f"changed {len(v['changed'])}; current KB {v['current_kb_version']})")
             print(f"Ledger chain intact: {v['ledger_ok']}")
+            rechecked = v.get("checks") or {}
+            for c in rechecked.get("changed") or []:
+                print(f"  check {c['rule']} on {c['subject']}: {c['before']} -> {c['after']} "
+                      f"({c['message']})")
+            if rechecked:
+                print(f"Checks re-run on KB {rechecked.get('kb_version')}: "
+                      f"{len(rechecked.get('changed') or [])} changed, "
+                      f"{len(rechecked.get('added') or [])} new, "
+                      f"{len(rechecked.get('removed') or [])} gone, "
+                      f"{rechecked.get('unchanged', 0)} unchanged")
 
         _emit(data, as_json, human)
 

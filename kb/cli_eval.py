@@ -1,4 +1,4 @@
-"""`medkb eval ...`: measure retrieval on labelled data.
+"""`medkb eval ...`: measure retrieval, answers and the constraint rules on labelled data.
 
 Registered by kb.cli. Imports stay inside the commands so `medkb --help` stays instant.
 """
@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-eval_app = typer.Typer(no_args_is_help=True, help="Measure retrieval on labelled data.")
+eval_app = typer.Typer(no_args_is_help=True, help="Measure retrieval, answers and the rules on labelled data.")
 
 DEFAULT_PQA = "pubmedqa_pqal_dev.json"
 DEFAULT_PQA_XML = Path("corpora") / "literature" / "pubmedqa_dev_abstracts.xml"
@@ -231,3 +231,144 @@ def _answers(qfile: Path, backend: str, model: str | None, base_url: str | None,
         return evaluate_decisions(items, searcher, gen, k=k, limit=limit, progress=tick)
 
     return run
+
+
+# ---- answers and rules --------------------------------------------------------------------
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _print_answers(d: dict[str, Any]) -> None:
+    print(f"{d['n_questions']} questions, backend {d['backend']}, policy {d['policy']}, top {d['k']} "
+          f"passages, KB {d['kb_version']} ({d['embedder']})")
+    rows = [
+        ("citation validity", _pct(d["citation_validity"]),
+         f"{d['citations']} citations; not retrieved {d['invalid_citations']['not_retrieved']}, "
+         f"span mismatch {d['invalid_citations']['span_mismatch']}"),
+        ("invented-key rate", _pct(d["invented_key_rate"]),
+         f"{d['invented_keys']} of {d['model_keys']} keys the model wrote; "
+         f"{d['answers_with_invented_keys']} answers"),
+        ("unsupported claims", _pct(d["unsupported_claim_rate"]), f"of {d['claims']} claims"),
+        ("post hoc claims", _pct(d["post_hoc_claim_rate"]), "attributed, not cited by the model"),
+        ("abstention rate", _pct(d["abstention_rate"]), f"{d['answered']} answered"),
+        ("seconds/question", "-" if d["seconds_per_question"] is None
+         else f"{d['seconds_per_question']:.2f}",
+         ", ".join([f"{k} {v:.2f}" for k, v in d["mean_timings"].items()]
+                   + [f"(loading first: {d['warmup_s']:.1f}s)"])),
+    ]
+    for name, value, note in rows:
+        print(f"{name:<20}{value:>9}  {note}")
+    if d["checks"]:
+        print(f"{'check':<24}" + "".join(f"{s:>7}" for s in ("pass", "warn", "fail")))
+        for rule, c in d["checks"].items():
+            print(f"{rule:<24}" + "".join(f"{c[s]:>7}" for s in ("pass", "warn", "fail")))
+    if d.get("withheld_claims"):
+        print(f"withheld claims (strict): {d['withheld_claims']}")
+    for f in d["failed"]:
+        print(f"FAILED {f['id']}: {f['error']}")
+    if d.get("recorded"):
+        print(f"recorded {len(d['recorded'])} generations in the ledger (kind eval)")
+
+
+PolicyOpt = typer.Option("flag", "--policy", help="flag | strict (as `medkb ask`).")
+AskKOpt = typer.Option(5, "-k", help="Passages given to the generator (as `medkb ask`).")
+RecordOpt = typer.Option(False, "--record", help="Also store each generation in the KB's ledger.")
+AnsKbOpt = typer.Option(None, "--kb", help="KB directory (default $MEDKB_HOME, else ./medkb-data)")
+AnsQuestionsOpt = typer.Option(
+    None, "--questions",
+    help="JSONL of {question, id?} or a PubMedQA PQA-L JSON (default: the shipped dev split).")
+AnsBackendOpt = typer.Option("extractive", "--backend", help="extractive | local | openai")
+AnsLimitOpt = typer.Option(None, "--limit", help="Only the first N questions.")
+
+
+@eval_app.command("answers")
+def answers_cmd(
+    kb: Path | None = AnsKbOpt,
+    questions: Path | None = AnsQuestionsOpt,
+    backend: str = AnsBackendOpt,
+    model: str | None = ModelOpt,
+    base_url: str | None = BaseUrlOpt,
+    policy: str = PolicyOpt,
+    k: int = AskKOpt,
+    limit: int | None = AnsLimitOpt,
+    record: bool = RecordOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Citation validity, invented keys, unsupported and post hoc claims, abstentions and
+    check results of `medkb ask` over a question set (nothing goes to the ledger unless
+    --record)."""
+    from kb.cli import _run
+
+    def go() -> None:
+        from generation.answer import AskOptions
+        from generation.answer_eval import evaluate_answers, load_questions
+        from kb.cli import _backend, _checker, _emit, _open
+        from kb.errors import MedKBError
+        from retrieval.search import Searcher
+
+        if policy not in ("flag", "strict"):
+            raise MedKBError(f"unknown policy {policy!r}: use flag or strict")
+        if limit is not None and limit < 1:
+            raise MedKBError("--limit must be at least 1")
+        items = load_questions(questions or _default_pqa())[:limit]
+        store, version = _open(kb)
+        searcher = Searcher(version)
+        gen = _backend(backend, model, base_url, searcher.embedder)
+        recorded: list[str] = []
+        on_record = None
+        if record:
+            from kb.ledger import Ledger
+
+            ledger = Ledger(store.root)
+
+            def on_record(qid: str, rec: dict[str, Any]) -> None:
+                recorded.append(ledger.append({**rec, "eval_question_id": qid}, kind="eval"))
+
+        def tick(done: int, total: int) -> None:
+            if done % 10 == 0 or done == total:
+                print(f"[answers] {done}/{total}", file=sys.stderr, flush=True)
+
+        result = evaluate_answers(items, version, searcher, gen, AskOptions(k=k, policy=policy),
+                                  checker=_checker(version, searcher), progress=tick,
+                                  on_record=on_record)
+        if record:
+            result["recorded"] = recorded
+        _emit(result, as_json, _print_answers)
+
+    _run(go)
+
+
+def _print_rules(d: dict[str, Any]) -> None:
+    print(f"{d['scenarios']} scenarios, {d['expected_checks']} expected checks, KB "
+          f"{d['kb_version']}: accuracy {d['accuracy']:.4f} ({d['right']}/{d['expected_checks']})")
+    print(f"{'rule':<24}{'n':>6}{'right':>7}{'accuracy':>10}")
+    for rule, r in d["per_rule"].items():
+        print(f"{rule:<24}{r['n']:>6}{r['right']:>7}{r['accuracy']:>10.4f}")
+    for m in d["misses"]:
+        pair = f" + {m['object']}" if m.get("object") else ""
+        print(f"miss {m['id']}: {m['rule']} {m['subject']}{pair}: expected {m['expected']}, "
+              f"got {m['got']}")
+
+
+@eval_app.command("rules")
+def rules_cmd(
+    scenarios: Path = typer.Argument(..., help="JSONL of {id, question, answer, expected: "
+                                               "[{rule, subject, status, object?}]}"),
+    kb: Path | None = AnsKbOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Constraint-rule accuracy over a scenario file, overall and per rule, with the misses
+    (the graph rules of the KB's knowledge graph; no retrieval)."""
+    from kb.cli import _run
+
+    def go() -> None:
+        from generation.scenarios import evaluate_scenarios, load_scenarios
+        from generation.verify import make_checker
+        from kb.cli import _emit, _open
+
+        items = load_scenarios(scenarios)
+        _, version = _open(kb)
+        result = evaluate_scenarios(make_checker(version), items)
+        _emit({"file": str(scenarios), "kb_version": version.id, **result}, as_json, _print_rules)
+
+    _run(go)

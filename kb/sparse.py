@@ -82,6 +82,8 @@ class SparseIndex:
     def build(cls, texts: Sequence[str], params: SparseParams | None = None) -> SparseIndex:
         import bm25s
 
+        _quiet_bm25s()
+
         params = params or SparseParams()
         tokenize = Tokenizer(params)
         tokens = [tokenize(t) for t in texts]
@@ -127,6 +129,8 @@ class SparseIndex:
             return cls(None, params, 0)
         import bm25s
 
+        _quiet_bm25s()
+
         try:
             bm25 = bm25s.BM25.load(str(directory), mmap=True, allow_pickle=False,
                                    load_corpus=False, show_progress=False)
@@ -166,3 +170,10 @@ def _bm25s_version() -> str:
         return version("bm25s")
     except PackageNotFoundError:
         return "unknown"
+
+
+def _quiet_bm25s() -> None:
+    """bm25s sets its own logger to DEBUG on import; its chatter is not our progress."""
+    import logging
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)

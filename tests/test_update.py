@@ -11,35 +11,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from medkb_testutil import TINY_RECORDS, write_jsonl
 
 from ingest.pipeline import BuildOptions, build
 from kb.config import ChunkSettings
 from kb.store import KnowledgeBase
-
-# The records of tests/conftest.py's tiny corpus (`from conftest import` is ambiguous once a
-# test folder has its own conftest.py).
-TINY_RECORDS = [
-    {"_id": "asthma-1", "title": "Asthma treatment",
-     "text": "Inhaled corticosteroids are the first-line controller treatment for mild persistent "
-             "asthma. Short-acting beta agonists such as albuterol relieve acute symptoms."},
-    {"_id": "asthma-2", "title": "Asthma symptoms",
-     "text": "Asthma presents with wheezing, cough and shortness of breath. Symptoms often "
-             "worsen at night or with exercise."},
-    {"_id": "dm-1", "title": "Type 2 diabetes",
-     "text": "Metformin is the preferred initial drug for type 2 diabetes mellitus. It lowers "
-             "hepatic glucose production. Metformin is contraindicated in severe renal impairment."},
-    {"_id": "htn-1", "title": "High blood pressure",
-     "text": "Thiazide diuretics, ACE inhibitors and calcium channel blockers are used to treat "
-             "hypertension. Lifestyle changes such as less salt also lower blood pressure."},
-    {"_id": "flu-1", "title": "Influenza",
-     "text": "Influenza is a viral infection of the respiratory tract. Oseltamivir shortens the "
-             "illness when started within two days of symptom onset."},
-]
-
-
-def write_jsonl(path: Path, records: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
-    return path
 
 # Small passages so that documents span several of them and edits touch only some.
 OPTS = BuildOptions(embedder="hash-256", graph_seeds=None,

@@ -134,7 +134,8 @@ class PdfSandbox:
                 continue
             chunk = os.read(fd, 1 << 20)
             if not chunk:
-                raise InputError(source, self._died("while parsing the file"))
+                when = "while starting" if what == "start" else "while parsing the file"
+                raise InputError(source, self._died(when))
             self._buf += chunk
 
     def _died(self, when: str) -> str:

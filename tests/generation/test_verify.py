@@ -225,49 +225,15 @@ def test_results_name_subject_object_evidence_and_a_one_line_message(verifier) -
 def test_scenario_accuracy(verifier, capsys: pytest.CaptureFixture[str]) -> None:
     """Rule accuracy over tests/fixtures/clinical_scenarios.jsonl (realistic questions and
     answers with the status a clinician expects from each rule)."""
-    graph = verifier.graph
-    total = right = 0
-    misses = []
-    for line in SCENARIOS.read_text().splitlines():
-        sc = json.loads(line)
-        checks = rules(verifier, sc["question"], sc["answer"])
-        for exp in sc["expected"]:
-            subj = {(graph.resolve(exp["subject"]) or _Missing).id}
-            obj = {(graph.resolve(exp["object"]) or _Missing).id} if "object" in exp else None
-            got = "none"
-            for c in checks:
-                if c["rule"] != exp["rule"]:
-                    continue
-                ids = _ids(c["object"])
-                if exp["rule"] == "interaction":
-                    pair = {c["subject"]["id"]} | ids
-                    if not (subj & pair and obj & pair):
-                        continue
-                elif c["subject"]["id"] not in subj:
-                    continue
-                got = max(got, c["status"], key=RANK.get)
-            total += 1
-            right += got == exp["status"]
-            if got != exp["status"]:
-                misses.append(f"{sc['id']}: {exp} got {got}")
-    accuracy = right / total
+    from generation.scenarios import evaluate_scenarios, load_scenarios
+
+    out = evaluate_scenarios(verifier, load_scenarios(SCENARIOS))
     with capsys.disabled():
-        print(f"\nclinical scenarios: {right}/{total} expected statuses = {accuracy:.3f}")
-        for m in misses:
-            print("  miss", m)
-    assert total >= 40 and accuracy >= 0.95
-
-
-class _Missing:
-    id = "missing"
-
-
-def _ids(obj) -> set[str]:
-    if isinstance(obj, dict):
-        return {obj["id"]} if "id" in obj else set()
-    if isinstance(obj, list):
-        return {o["id"] for o in obj if isinstance(o, dict) and "id" in o}
-    return set()
+        print(f"\nclinical scenarios: {out['right']}/{out['expected_checks']} expected statuses "
+              f"= {out['accuracy']:.3f}")
+        for m in out["misses"]:
+            print(f"  miss {m['id']}: {m['rule']} {m['subject']} expected {m['expected']} got {m['got']}")
+    assert out["expected_checks"] >= 40 and out["accuracy"] >= 0.95
 
 
 # --- claim support -------------------------------------------------------------------------

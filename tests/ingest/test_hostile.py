@@ -15,38 +15,13 @@ import zlib
 from pathlib import Path
 
 import pytest
+from medkb_testutil import ROOT, TINY_RECORDS, write_jsonl
 
 from ingest.pipeline import BuildOptions, build
 from ingest.readers.limits import MB, ReadLimits
 from ingest.readers.sandbox import PdfSandbox
 from kb.errors import InputError
 from kb.faults import ENV
-
-ROOT = Path(__file__).resolve().parents[2]
-# The records of tests/conftest.py's tiny corpus (`from conftest import` is ambiguous once a
-# test folder has its own conftest.py).
-TINY_RECORDS = [
-    {"_id": "asthma-1", "title": "Asthma treatment",
-     "text": "Inhaled corticosteroids are the first-line controller treatment for mild persistent "
-             "asthma. Short-acting beta agonists such as albuterol relieve acute symptoms."},
-    {"_id": "asthma-2", "title": "Asthma symptoms",
-     "text": "Asthma presents with wheezing, cough and shortness of breath. Symptoms often "
-             "worsen at night or with exercise."},
-    {"_id": "dm-1", "title": "Type 2 diabetes",
-     "text": "Metformin is the preferred initial drug for type 2 diabetes mellitus. It lowers "
-             "hepatic glucose production. Metformin is contraindicated in severe renal impairment."},
-    {"_id": "htn-1", "title": "High blood pressure",
-     "text": "Thiazide diuretics, ACE inhibitors and calcium channel blockers are used to treat "
-             "hypertension. Lifestyle changes such as less salt also lower blood pressure."},
-    {"_id": "flu-1", "title": "Influenza",
-     "text": "Influenza is a viral infection of the respiratory tract. Oseltamivir shortens the "
-             "illness when started within two days of symptom onset."},
-]
-
-
-def write_jsonl(path: Path, records: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
-    return path
 
 FORMATS = ROOT / "corpora" / "formats"
 LIMITS = ReadLimits(pdf_timeout_s=30, pdf_memory_mb=256, max_decompressed_bytes=64 * MB)
