@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kb.records import Document, Passage
-from kb.store import Version
+from kb.store import Version, span_list
 
 if TYPE_CHECKING:
     from ingest.pipeline import BuildOptions
@@ -74,16 +74,20 @@ def kept_extractions(passages: list[Passage], previous: Version | None, fingerpr
 
 def kept_passages(previous: Version | None, docs: list[tuple[Document, str]],
                    options: BuildOptions, embedder: Any) -> dict[str, list[Passage]]:
-    """Passages of documents that are in the previous version unchanged (same content hash),
-    when that version was chunked the same way (settings, tokenizer, splitter version):
-    chunking is deterministic, so they are what chunking again would give."""
+    """Passages of documents that are in the previous version unchanged (same content hash,
+    same section and page spans), when that version was chunked the same way (settings,
+    tokenizer, chunking code, splitter version): chunking is deterministic, so they are what
+    chunking again would give."""
     if previous is None:
         return {}
     same = (previous.manifest.get("chunking") == chunking_manifest(options)
             and previous.embedder.get("model") == embedder.model_id)  # the tokenizer
     if not same:
         return {}
-    wanted = {d.doc_id for d, _ in docs} & set(previous.document_hashes())
+    layout = {row[0]: (row[1], row[2]) for row in
+              previous.db.execute("SELECT doc_id, sections, pages FROM documents")}
+    wanted = {d.doc_id for d, _ in docs
+              if layout.get(d.doc_id) == (span_list(d.sections), span_list(d.pages))}
     kept: dict[str, list[Passage]] = {}
     for p in previous.iter_passages():  # in ordinal order: each document's in chunk order
         if p.doc_id in wanted:

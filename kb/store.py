@@ -62,7 +62,8 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
-def _span_list(spans: Sequence[Span]) -> str:
+def span_list(spans: Sequence[Span]) -> str:
+    """Section or page spans as stored in the documents table."""
     return json.dumps([[s.label, s.start, s.end] for s in spans])
 
 
@@ -233,7 +234,7 @@ class VersionWriter:
         rows = []
         for d, origin in docs:
             rows.append((d.doc_id, d.source, d.format, d.title, d.text, d.external_id, d.year,
-                         _span_list(d.sections), _span_list(d.pages),
+                         span_list(d.sections), span_list(d.pages),
                          json.dumps(d.metadata, ensure_ascii=False, sort_keys=True, default=str),
                          d.text_hash, origin))
         self.db.executemany("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
