@@ -176,21 +176,26 @@ def read_judgements(path: Path) -> dict[str, dict[str, Any]]:
 
 def precision(rows: list[dict[str, Any]], judged: dict[str, dict[str, Any]]) -> dict[str, Any]:
     per: dict[str, Counter[str]] = defaultdict(Counter)
+    per_kb: dict[str, Counter[str]] = defaultdict(Counter)
     missing = []
     for r in rows:
         j = judged.get(r["edge_key"])
         if j is None:
             missing.append(r["edge_key"])
             continue
-        for rel in (r["relation"], "ALL"):
-            per[rel]["judged"] += 1
-            per[rel]["correct"] += int(j["correct"])
-    out: dict[str, Any] = {}
-    for rel in sorted(per, key=lambda r: (r == "ALL", r)):
-        k, n = per[rel]["correct"], per[rel]["judged"]
-        out[rel] = {"judged": n, "correct": k, "precision": round(k / n, 3) if n else None,
-                    "wilson95": wilson(k, n)}
-    return {"by_relation": out, "unjudged": missing}
+        for table, key in ((per, r["relation"]), (per, "ALL"), (per_kb, r["kb"])):
+            table[key]["judged"] += 1
+            table[key]["correct"] += int(j["correct"])
+
+    def rows_of(table: dict[str, Counter[str]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key in sorted(table, key=lambda r: (r == "ALL", r)):
+            k, n = table[key]["correct"], table[key]["judged"]
+            out[key] = {"judged": n, "correct": k, "precision": round(k / n, 3) if n else None,
+                        "wilson95": wilson(k, n)}
+        return out
+
+    return {"by_relation": rows_of(per), "by_kb": rows_of(per_kb), "unjudged": missing}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,9 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     if "precision" in report:
         p = report["precision"]
         print("\nprecision (hand-judged)")
-        for rel, c in p["by_relation"].items():
+        for label, c in [*p["by_relation"].items(), *((f"from {k}", v) for k, v in p["by_kb"].items())]:
             lo, hi = c["wilson95"]
-            print(f"  {rel:<18}{c['correct']:>4}/{c['judged']:<4} {c['precision']:.2f}  (95% {lo:.2f}-{hi:.2f})")
+            print(f"  {label:<24}{c['correct']:>4}/{c['judged']:<4} {c['precision']:.2f}  (95% {lo:.2f}-{hi:.2f})")
         if p["unjudged"]:
             print(f"  {len(p['unjudged'])} sampled edge(s) have no judgement")
     return 0
