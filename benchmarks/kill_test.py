@@ -8,7 +8,9 @@ has real work to do. Every fourth trial is a first build into an empty directory
 update one KB that lives through the whole run.
 
 Per trial: start the process, wait for its first progress line (imports are done), sleep a
-random time within the measured duration of an uninterrupted run, SIGKILL it, then check:
+random time within the measured duration of an uninterrupted run, SIGKILL it (every third
+kill instead lands at a random moment of the final write-and-publish phase, which is short
+and where a torn version could appear), then check:
 - CURRENT names a version that opens with every manifest hash matching (no fallback), whose
   passages, vectors and BM25 rows agree, and which answers a search; or there is no CURRENT
   after a killed first build;
@@ -76,8 +78,10 @@ class Run:
              "--embedder", embedder, "--no-graph", "--json"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         self.started = threading.Event()
+        self.writing = threading.Event()
         self.stage = "starting"
         self.t_work: float | None = None
+        self.t_write: float | None = None
         threading.Thread(target=self._watch, daemon=True).start()
 
     def _watch(self) -> None:
@@ -89,6 +93,9 @@ class Run:
                 if not self.started.is_set():
                     self.t_work = time.perf_counter()
                     self.started.set()
+                if m.group(1) == "write" and not self.writing.is_set():
+                    self.t_write = time.perf_counter()
+                    self.writing.set()
 
     def wait(self) -> int:
         return self.proc.wait()
@@ -154,15 +161,18 @@ def main(argv: list[str] | None = None) -> int:
         corpus, kb = work / "corpus", work / "kb"
         write_corpus(corpus, lines, 0, rng)
         say("calibrating: one uninterrupted build and update")
-        durations = {}
+        durations, writes = {}, {}
         for command in ("build", "update"):
             if command == "update":
                 write_corpus(corpus, lines, 1, rng)
             run = Run(command, corpus, kb, args.embedder)
             if run.wait() != 0:
                 raise SystemExit(f"the uninterrupted {command} failed")
-            durations[command] = time.perf_counter() - (run.t_work or run.t0)
-            say(f"  {command}: {durations[command]:.1f} s after its first progress line")
+            end = time.perf_counter()
+            durations[command] = end - (run.t_work or run.t0)
+            writes[command] = end - (run.t_write or end)
+            say(f"  {command}: {durations[command]:.1f} s after its first progress line, "
+                f"{writes[command]:.2f} s of it writing and publishing")
 
         trials = []
         for i in range(args.trials):
@@ -171,19 +181,23 @@ def main(argv: list[str] | None = None) -> int:
             target = work / f"fresh-{i}" if first else kb
             before = None if first else KnowledgeBase(kb).current_name()
             write_corpus(corpus, lines, i + 2, rng)
-            delay = rng.uniform(0, durations[command] * 0.9)
+            # Every third kill aims at the short write-and-publish phase at the end.
+            in_write = i % 3 == 2
+            delay = rng.uniform(0, (writes if in_write else durations)[command] * 0.9)
             run = Run(command, corpus, target, args.embedder)
-            run.started.wait(120)
+            (run.writing if in_write else run.started).wait(120)
             time.sleep(delay)
             killed = run.proc.poll() is None
             if killed:
                 run.proc.send_signal(signal.SIGKILL)
             rc = run.wait()
             result = {"trial": i + 1, "command": command, "delay_s": round(delay, 3),
+                      "after": "write" if in_write else "start",
                       "killed": killed and rc == -signal.SIGKILL, "stage": run.stage,
                       **check(target, before)}
             trials.append(result)
-            say(f"  {i + 1:2d}. {command:6s} kill at +{delay:5.2f}s ({run.stage:16s}) -> "
+            say(f"  {i + 1:2d}. {command:6s} kill at {'write' if in_write else 'start'}"
+                f"+{delay:5.2f}s ({run.stage:16s}) -> "
                 f"{result['state']}{'' if result['readable'] else '  NOT READABLE'}")
             # The next writer must work after every kill (it also clears temporaries).
             if first:
@@ -199,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             "final_update_ok": final_ok,
             "embedder": args.embedder,
             "calibration_s": {k: round(v, 2) for k, v in durations.items()},
+            "write_phase_s": {k: round(v, 2) for k, v in writes.items()},
             "details": trials,
         }
         say(f"{summary['readable']}/{summary['trials']} kill points left a readable KB "

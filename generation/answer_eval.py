@@ -153,7 +153,8 @@ def evaluate_answers(questions: Sequence[tuple[str, str]], version: Any, searche
             for k, v in (record.get("timings") or {}).items():
                 timing_sums.setdefault(k, []).append(float(v))
             rows.append({"id": qid, "question": question, "seconds": round(seconds, 3),
-                         **summarise(record, judge), "answer": record.get("answer")})
+                         **summarise(record, judge), "answer": record.get("answer"),
+                         "raw_output": record.get("raw_output")})
             if on_record is not None:
                 on_record(qid, record)
         if progress:

@@ -8,6 +8,7 @@ what changed and gives the same KB as a full rebuild.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -151,7 +152,9 @@ def build(
         # 3. embed (reusing vectors of unchanged passages)
         vectors, reused = _embed(passages, embedder, previous, progress)
         checkpoint("after-embed")
-        docs = _enrich(docs, passages, vectors, embedder, options, progress)
+        enrichment = _enrichment_fingerprint(embedder) if options.enrich else None
+        docs, reused_enrichment = _enrich(docs, passages, vectors, embedder, options, progress,
+                                          previous, enrichment)
 
         # 4. extract entities and relations; the graph
         entities_n = edges_n = 0
@@ -165,6 +168,7 @@ def build(
         checkpoint("after-extract")
 
         # 5. write
+        progress("write", 0, 1)
         writer = kb_writer(kb)
         try:
             writer.add_documents(docs)
@@ -186,6 +190,7 @@ def build(
                 "chunked_documents": len(todo),
                 "extracted": len(passages) - reused_extractions if graph is not None else 0,
                 "reused_extractions": reused_extractions,
+                "reused_enrichment": reused_enrichment,
                 **changes, "seconds": seconds,
             }
             if kb.fallback_note:
@@ -202,6 +207,7 @@ def build(
                 "sources": dict(sorted(read.source_hashes.items())),
                 "parent": previous.id if previous else None,
                 "extraction": extraction,
+                "enrichment": enrichment,
                 "engine": engine.name,
                 "tools": _tool_versions(),
             }
@@ -211,6 +217,7 @@ def build(
             writer.abort()
             raise
         checkpoint("after-publish")
+        progress("write", 1, 1)
         if options.keep_versions is not None:
             report["pruned"] = kb.prune_locked(options.keep_versions)
     report = {"kb_version": version.id, **report}
@@ -240,27 +247,76 @@ def _with_ordinal(p: Passage, ordinal: int) -> Passage:
     return replace(p, ordinal=ordinal)
 
 
+# The metadata keys enrichment adds to a document (everything else came from its reader).
+ENRICH_KEYS = ("summary", "summary_spans", "summary_method", "evidence_type", "evidence_source",
+               "evidence_confidence", "topic")
+_ENRICH_CODE = ("ingest.summarise", "ingest.classify", "ingest.pipeline", "kb.sentences")
+
+
+def _enrichment_fingerprint(embedder: Any) -> str:
+    import hashlib
+    import importlib
+
+    h = hashlib.sha256(embedder.model_id.encode())
+    for name in _ENRICH_CODE:
+        source = getattr(importlib.import_module(name), "__file__", None)
+        if source:
+            h.update(Path(source).read_bytes())
+    return h.hexdigest()
+
+
+def _kept_enrichment(docs: list[tuple[Document, str]], previous: Version | None,
+                     fingerprint: str | None) -> dict[str, dict[str, Any]]:
+    """Enrichment of documents unchanged since the previous version (same text and reader
+    metadata, same enrichment code and embedder): it is deterministic per document."""
+    if previous is None or fingerprint is None or previous.manifest.get("enrichment") != fingerprint:
+        return {}
+    old = previous.doc_meta(d.doc_id for d, _ in docs)
+    kept: dict[str, dict[str, Any]] = {}
+    for doc, _ in docs:
+        meta = old.get(doc.doc_id, {}).get("metadata")
+        if meta is None:
+            continue
+        reader_meta = {k: v for k, v in meta.items() if k not in ENRICH_KEYS}
+        current = json.loads(json.dumps(doc.metadata, sort_keys=True, default=str))
+        if reader_meta == current:
+            kept[doc.doc_id] = {k: meta[k] for k in ENRICH_KEYS if k in meta}
+    return kept
+
+
 def _enrich(docs: list[tuple[Document, str]], passages: list[Passage], vectors: np.ndarray,
-            embedder: Any, options: BuildOptions, progress: Progress) -> list[tuple[Document, str]]:
+            embedder: Any, options: BuildOptions, progress: Progress,
+            previous: Version | None = None, fingerprint: str | None = None
+            ) -> tuple[list[tuple[Document, str]], int]:
     """Summary, evidence type and clinical topic per document, kept in its metadata.
 
     Sentences are scored with the vectors of the passages that hold them (already computed),
-    so enrichment costs no second embedding pass over the corpus.
+    so enrichment costs no second embedding pass over the corpus. Unchanged documents keep
+    their previous enrichment.
     """
     if not options.enrich or not docs:
-        return docs
+        return docs, 0
     from collections import Counter
     from dataclasses import replace
 
     from ingest.classify import TextClassifier, classify_documents
     from ingest.summarise import SentenceTable, candidate_spans, summarise_documents
 
+    kept = _kept_enrichment(docs, previous, fingerprint)
+    out: list[tuple[Document, str]] = []
+    todo: list[tuple[Document, str]] = []
+    for doc, origin in docs:
+        if doc.doc_id in kept:
+            out.append((replace(doc, metadata={**doc.metadata, **kept[doc.doc_id]}), origin))
+        else:
+            todo.append((doc, origin))
+    if not todo:
+        return out, len(kept)
     by_doc: dict[str, list[int]] = {}
     for p in passages:
         by_doc.setdefault(p.doc_id, []).append(p.ordinal)
     clf = TextClassifier(embedder)
-    out: list[tuple[Document, str]] = []
-    for i, batch in enumerate(_batches(docs, 256)):
+    for i, batch in enumerate(_batches(todo, 256)):
         spans: dict[str, list[tuple[int, int]]] = {}
         vecs: dict[str, np.ndarray] = {}
         for doc, _ in batch:
@@ -294,8 +350,10 @@ def _enrich(docs: list[tuple[Document, str]], passages: list[Passage], vectors: 
                                 evidence_confidence=round(float(c.confidence), 4))
                 meta.setdefault("topic", c.topic)
             out.append((replace(doc, metadata=meta), origin))
-        progress("enrich", min((i + 1) * 256, len(docs)), len(docs))
-    return out
+        progress("enrich", min((i + 1) * 256, len(todo)), len(todo))
+    order = {d.doc_id: i for i, (d, _) in enumerate(docs)}
+    out.sort(key=lambda pair: order[pair[0].doc_id])
+    return out, len(kept)
 
 
 def _embed(passages: list[Passage], embedder: Any, previous: Version | None,
