@@ -472,7 +472,3 @@ def check_answer(question: str, answer: str, version: Version, searcher: Any, *,
 def public_view(record: dict[str, Any]) -> dict[str, Any]:
     """The record without the bulky prompt (kept in the ledger, shown by audit)."""
     return {k: v for k, v in record.items() if k != "prompt"}
-
-
-def with_key(c: Citation, key: int) -> Citation:
-    return replace(c, key=key)

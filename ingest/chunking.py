@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from kb.config import ChunkSettings
-from kb.records import Document, Passage, Span
+from kb.records import Document, Passage
 
 
 def _length_function(tokenizer: Any):
@@ -87,10 +87,3 @@ class Chunker:
 
     def chunk_all(self, docs: Iterable[Document]) -> list[Passage]:
         return [p for d in docs for p in self.chunk(d)]
-
-
-def section_of(doc: Document, start: int) -> Span | None:
-    for s in doc.sections:
-        if s.start <= start < s.end:
-            return s
-    return None
