@@ -41,6 +41,11 @@ class BuildOptions:
     engine: str = "local"
     limits: ReadLimits = field(default_factory=ReadLimits)  # sizes, PDF time and memory caps
     keep_versions: int | None = None  # after publishing, keep this many newest; None: all
+    index_kind: str = "auto"  # flat | hnsw | auto (by size, kb.vectors)
+    vector_precision: str = "fp32"  # fp16 halves the index's memory
+    # Any object with generate(messages, max_new_tokens=): abstractive summaries instead of
+    # extractive ones (the extractive summary stays the fallback when it fails).
+    summary_backend: Any = field(default=None, compare=False)
 
 
 def default_graph_seeds() -> Path | None:
@@ -176,7 +181,8 @@ def build(
             writer.add_mentions(mentions)
             from kb.vectors import FaissIndex
 
-            dense_index = FaissIndex.build(vectors)
+            dense_index = FaissIndex.build(vectors, options.index_kind,
+                                           precision=options.vector_precision)
             dense_index.save(writer.path(VECTORS_NAME))
             sparse_params = _write_sparse(passages, writer)
             if graph is not None:
@@ -199,7 +205,8 @@ def build(
             manifest = {
                 "embedder": {"model": embedder.model_id, "dim": int(vectors.shape[1]),
                              "precision": embedder.precision},
-                "vectors": {"kind": dense_index.kind, "count": len(dense_index)},
+                "vectors": {"kind": dense_index.kind, "count": len(dense_index),
+                            "precision": options.vector_precision},
                 "sparse": sparse_params,
                 "chunking": reuse.chunking_manifest(options),
                 "counts": {"documents": len(docs), "passages": len(passages),
@@ -253,6 +260,21 @@ ENRICH_KEYS = ("summary", "summary_spans", "summary_method", "evidence_type", "e
 _ENRICH_CODE = ("ingest.summarise", "ingest.classify", "ingest.pipeline", "kb.sentences")
 
 
+def _llm_summaries(docs: list[Document], backend: Any, fallback: dict[str, Any]) -> dict[str, Any]:
+    """Abstractive summaries; a document whose generation fails keeps its extractive one."""
+    from ingest.summarise import llm_summary
+
+    out = {}
+    for doc in docs:
+        try:
+            out[doc.doc_id] = llm_summary(doc, backend)
+        except Exception as exc:  # a failing backend costs the summary, never the build
+            log.warning("LLM summary of %s failed, keeping the extractive one: %s", doc.source, exc)
+            if doc.doc_id in fallback:
+                out[doc.doc_id] = fallback[doc.doc_id]
+    return out
+
+
 def _enrichment_fingerprint(embedder: Any) -> str:
     import hashlib
     import importlib
@@ -302,7 +324,7 @@ def _enrich(docs: list[tuple[Document, str]], passages: list[Passage], vectors: 
     from ingest.classify import TextClassifier, classify_documents
     from ingest.summarise import SentenceTable, candidate_spans, summarise_documents
 
-    kept = _kept_enrichment(docs, previous, fingerprint)
+    kept = {} if options.summary_backend is not None else _kept_enrichment(docs, previous, fingerprint)
     out: list[tuple[Document, str]] = []
     todo: list[tuple[Document, str]] = []
     for doc, origin in docs:
@@ -334,6 +356,8 @@ def _enrich(docs: list[tuple[Document, str]], passages: list[Passage], vectors: 
         table = SentenceTable(spans=spans, vectors=vecs)
         plain = [d for d, _ in batch]
         summaries = summarise_documents(plain, sentences=table)
+        if options.summary_backend is not None:
+            summaries.update(_llm_summaries(plain, options.summary_backend, summaries))
         classes = classify_documents(plain, embedder, sentences=table, classifier=clf)
         for doc, origin in batch:
             meta = dict(doc.metadata)

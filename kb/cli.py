@@ -24,6 +24,9 @@ app.add_typer(models_app, name="models")
 
 KbOpt = typer.Option(None, "--kb", help="KB directory (default $MEDKB_HOME, else ./medkb-data)")
 JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+IndexOpt = typer.Option("auto", "--index", help="Vector index: auto (exact below 50k passages, HNSW above), flat or hnsw.")
+PrecisionOpt = typer.Option("fp32", "--vector-precision", help="fp16 halves the vector index's memory.")
+LlmSummaryOpt = typer.Option(False, "--llm-summaries", help="Abstractive document summaries from the LLM (slow; MEDKB_LLM_BASE_URL or the local model).")
 KeepOpt = typer.Option(None, "--keep-versions",
                        help="After publishing, keep only this many newest versions (default: "
                             "all, until `medkb prune`; keep 2+ so readers of the previous "
@@ -97,7 +100,8 @@ def _open(kb: Path | None) -> Any:
 # ---------------------------------------------------------------------------------------------
 def _build(sources: list[Path], kb: Path | None, as_json: bool, embedder: str,
            graph: list[Path], no_graph: bool, update: bool,
-           keep_versions: int | None = None) -> None:
+           keep_versions: int | None = None, index: str = "auto",
+           vector_precision: str = "fp32", llm_summaries: bool = False) -> None:
     from ingest.pipeline import BuildOptions, build, default_graph_seeds
 
     seeds = None if no_graph else default_graph_seeds()
@@ -106,8 +110,17 @@ def _build(sources: list[Path], kb: Path | None, as_json: bool, embedder: str,
             raise MedKBError(f"{g}: graph rule file not found")
     if keep_versions is not None and keep_versions < 1:
         raise MedKBError("--keep-versions must be at least 1")
+    if index not in ("auto", "flat", "hnsw"):
+        raise MedKBError(f"unknown --index {index!r}: use auto, flat or hnsw")
+    if vector_precision not in ("fp32", "fp16"):
+        raise MedKBError(f"unknown --vector-precision {vector_precision!r}: use fp32 or fp16")
+    summary_backend = None
+    if llm_summaries:  # the server in MEDKB_LLM_BASE_URL when set, else the local model
+        name = "openai" if os.environ.get("MEDKB_LLM_BASE_URL") else "local"
+        summary_backend = _backend(name, None, None, None)
     options = BuildOptions(embedder=embedder, graph_seeds=seeds, graph_files=tuple(graph),
-                           keep_versions=keep_versions)
+                           keep_versions=keep_versions, index_kind=index,
+                           vector_precision=vector_precision, summary_backend=summary_backend)
     cb, bars = _progress()
     if bars is not None:
         bars.start()
@@ -139,10 +152,14 @@ def build(
     graph: list[Path] = typer.Option([], "--graph", help="Extra rule file (TSV/CSV), repeatable."),
     no_graph: bool = typer.Option(False, "--no-graph", help="Skip the knowledge graph."),
     keep_versions: int | None = KeepOpt,
+    index: str = IndexOpt,
+    vector_precision: str = PrecisionOpt,
+    llm_summaries: bool = LlmSummaryOpt,
 ) -> None:
     """Build a new KB version from SOURCES (reusing vectors of unchanged passages)."""
     _run(lambda: _build(sources, kb, as_json, embedder, graph, no_graph, update=False,
-                        keep_versions=keep_versions))
+                        keep_versions=keep_versions, index=index,
+                        vector_precision=vector_precision, llm_summaries=llm_summaries))
 
 
 @app.command()
@@ -154,11 +171,15 @@ def update(
     graph: list[Path] = typer.Option([], "--graph"),
     no_graph: bool = typer.Option(False, "--no-graph"),
     keep_versions: int | None = KeepOpt,
+    index: str = IndexOpt,
+    vector_precision: str = PrecisionOpt,
+    llm_summaries: bool = LlmSummaryOpt,
 ) -> None:
     """Publish a new version for the corpus as it is now: added, changed and removed documents
     are detected by content hash; only changed passages are embedded."""
     _run(lambda: _build(sources, kb, as_json, embedder, graph, no_graph, update=True,
-                        keep_versions=keep_versions))
+                        keep_versions=keep_versions, index=index,
+                        vector_precision=vector_precision, llm_summaries=llm_summaries))
 
 
 @app.command()

@@ -147,3 +147,22 @@ def test_empty_kb_search_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(KBError, match="medkb build"):
         KnowledgeBase(tmp_path / "nothing").current()
+
+
+def test_index_options_and_llm_summaries(tmp_path: Path, tiny_corpus: Path) -> None:
+    from generation.backends.fake import ScriptedBackend
+    from ingest.pipeline import BuildOptions, build
+    from retrieval.search import Searcher
+
+    backend = ScriptedBackend(lambda messages: "A short abstractive summary.")
+    opts = BuildOptions(embedder="hash-256", graph_seeds=None, index_kind="hnsw",
+                        vector_precision="fp16", summary_backend=backend)
+    build([tiny_corpus], tmp_path / "kb", opts)
+    v = _version(tmp_path / "kb")
+    assert v.manifest["vectors"] == {"kind": "hnsw", "count": v.counts["passages"], "precision": "fp16"}
+    assert Searcher(v).search("metformin renal impairment", 3, method="dense")[0].external_id == "dm-1"
+    docs = list(v.iter_documents())
+    assert len(backend.calls) == len(docs)
+    assert all(d.metadata["summary_method"] == "llm" for d in docs)
+    # the document text is data in the summary prompt
+    assert "Metformin" in " ".join(m["content"] for call in backend.calls for m in call)
