@@ -34,6 +34,7 @@ ALIASES: tuple[tuple[str, str], ...] = (
      r"(?:AV|atrioventricular|heart) block", "atrioventricular block"),
     (r"seizure disorders?|history of (?:seizures|epilepsy)|epileptic", "epilepsy"),
     (r"asthmatic", "asthma"),
+    (r"(?<!\d)(?<!\d )(?-i:MG)(?! ?/)|myasthenic", "myasthenia gravis"),  # capitals only: "mg" is a dose
     (r"anaphyla(?:xis|ctic reactions?)", "anaphylactic shock"),
     (r"strep(?:tococcal)? (?:throat|pharyngitis)", "pharyngitis"),
     (r"(?:high|raised|elevated) (?:BP|blood pressure)|(?:BP|blood pressure) control", "hypertension"),
@@ -57,6 +58,12 @@ ALIASES: tuple[tuple[str, str], ...] = (
      r"bleeding (?:peptic |gastric |duodenal )?ulcer|h(?:a)?emorrhaging", "active bleeding"),
 )
 
+# States that are the contraindication only while present ("active bleeding"); "history of",
+# "previous" or "prior" before them describes the past.
+CURRENT_ONLY = ("active bleeding",)
+_PAST_STATE = re.compile(r"\b(?:history of|hx of|h/o|previous|prior|past|remote|old|resolved|healed)\s+"
+                         r"(?:(?:an?|the|his|her|upper|lower|major|minor|\w+al)\s+){0,2}$", re.I)
+
 # ---- cue phrases --------------------------------------------------------------------------
 
 _W = r"(?:\w+\s+)"  # one filler word
@@ -65,7 +72,8 @@ RECOMMEND_PRE = (
     r"commence|commencing|prescribe|prescribing|give|giving|administer|administering|use|try|a trial of|"
     r"put (?:him|her|them|the patient|patients) on|go with|opt for|choose|I'd use|I would use|rx|"
     r"order|advise|"
-    r"continue|continuing|resume|increase|titrate|uptitrate|offer|"
+    r"continue|continuing|resume|resuming|restart|restarting|re-?start|reintroduce|reinstate|increase|titrate|uptitrate|offer|"
+    r"(?:keep|kept|leave|maintain)\s+(?:him|her|them|the patient|patients|it)\s+on|stay on|remain on|carry on with|stick with|"
     r"(?:switch|switching|change|changing|convert|converting)\s+" + _W + r"{0,4}?to|"
     r"treat(?:ed|ing)?\s+" + _W + r"{0,3}?with|treatment with|therapy with|managed? with|"
     r"recommend(?:ed|s)?|we suggest|suggest|consider|considering|prefer|"
@@ -137,10 +145,12 @@ RECOMMEND_POST = (
     r"(?:good|reasonable|appropriate|safe|preferred|effective|first|best|standard|initial|usual)\s+"
     r"(?:choice|option|alternative|treatment|therapy|agent|drug|medication)|"
     r"(?:drug|treatment|agent|therapy) of choice|mainstay|effective|used (?:to treat|for|in)|"
-    r"not contraindicated|fine|compatible|acceptable|my (?:choice|preference|pick))|"
+    r"not contraindicated|fine|ok|okay|compatible|acceptable|my (?:choice|preference|pick)|"
+    r"(?:the |an? )?(?:anchor|cornerstone|backbone|foundation)(?:\s+\w+)?)|"
     r"would be (?:my|the) (?:choice|preference|pick|first choice)|"
     r"should be (?:started|given|used|added|prescribed|initiated|considered|continued|tried|offered)|"
     r"(?:can|may|could) (?:\w+\s+)?(?:be used|be given|be started|be taken|be continued|be added|be tried|be considered|be prescribed|help|relieve)|"
+    r"(?:should|will|would|can|may|could) (?:\w+\s+)?(?:help|work|settle|relieve|control)|"
     r"treats|relieves|controls|works well|helps|improves"
 )
 DIAGNOSIS_PRE = (
@@ -164,16 +174,18 @@ TARGET_WEAK = frozenset({"in", "with", "presents with"})  # also patient context
 
 _TREATMENT_Q = re.compile(
     r"\b(treat|treats|treating|treatment|therapy|therapies|manage|management|drug|drugs|medication|"
-    r"medications|medicine|prescribe|prescription|give|start|first[- ]line|second[- ]line|options?|"
+    r"medications|medicine|meds|prescribe|prescription|give|start|restart|first[- ]line|second[- ]line|options?|"
+    r"DMARDs?|antihypertensives?|antidepressants?|painkillers?|pain relief|anticoagula\w*|antiemetics?|"
     r"recommend\w*|regimen|dose|dosing|safe|safely|use|add|antibiotic\w*|analgesi\w*|what should|"
     r"which agent|choice|take|taking|control|relief|relieve|prevent|prophylaxis|rx|tx|plan|"
     r"what (?:can|could|would|should) (?:i|we|you) (?:give|use|do|try|prescribe))\b", re.I)
 _KNOWLEDGE_Q = re.compile(r"\b(?:why|how does|how do|mechanism|side[- ]effects?|adverse|interact\w*|cause|causes|"
                           r"toxicity|overdose|what is|what are|explain)\b", re.I)
 _DIAGNOSIS_Q = re.compile(
-    r"\b(diagnos\w*|most likely|what (?:does|is|could) (?:he|she|they|the patient|this)|what condition|"
+    r"\b((?<!newly )(?<!recently )(?<!was )(?<!been )(?<!being )(?<!is )(?<!just )diagnos(?!ed with\b)\w*|most likely|what (?:does|is|could) (?:he|she|they|the patient|this)|what condition|"
     r"cause of (?:these|his|her|their|the) symptoms|causing|differential|what is wrong|explain\w* (?:these|his|her|their)|"
-    r"what disease|what illness|underlying|dx|ddx|impression|what is this)\b", re.I)
+    r"what disease|what illness|underlying|dx|ddx|impression|what is this|"
+    r"what(?:'s| is) (?:it|this|happening|going on)(?=\s*[?.!]|\s*$)|what could (?:it|this) be|what(?:'s| is) wrong)\b", re.I)
 
 _CLAUSE = re.compile(r"[;:?!]|\s[-\u2013\u2014]\s|,?\s*\b(?:but|however|whereas|although|though|while|yet|"
                      r"unless|except|which|who|because|since)\b", re.I)
@@ -194,6 +206,9 @@ _NEG = re.compile(r"\b(?:no|not|non|without|denies|denied|negative for|never|fre
 _AGE = re.compile(
     r"\b(\d{1,3})[- ]?(?:years?|yrs?|y)[- ]?old\b|\b(\d{1,3})\s*(?:yo|y/o|y\.o\.)(?!\w)|"
     r"\b(?:aged?|age of)\s+(\d{1,3})\b|\b(\d{1,2})[- ]?(?:months?|weeks?|days?|mo)[- ]old\b", re.I)
+_AGE_SEX = re.compile(r"(?<![\w./-])(\d{1,3})\s?(?:[MF]|yo[MF])(?![\w/])|"
+                      r"\b(?:[Ss]on|[Dd]aughter|[Cc]hild|[Kk]id|[Bb]oy|[Gg]irl|[Gg]randson|[Gg]randdaughter)"
+                      r"(?:,| is| who is|,? aged?)\s+(\d{1,2})(?![\d.%])(?!\s*(?:kg|lb|cm|mg|weeks?|days?|months?|%))")
 _CHILD = re.compile(
     r"\b(?:a|an|the|this|my|our|your|her|his|their)\s+(?:\w+\s+){0,2}?(?:child|kid|boy|girl|schoolchild|"
     r"preschooler)\b(?![- ]?bearing)|\b(?:infants?|newborns?|neonates?|neonatal|toddlers?|bab(?:y|ies)|"
@@ -209,7 +224,8 @@ _NOT_PREGNANT = re.compile(r"\b(?:non-?pregnant|not pregnant|negative pregnancy 
                            r"postmenopausal|post-menopausal|is a man|male)\b", re.I)
 _RENAL = re.compile(
     r"\b(?:e?GFR|estimated GFR|glomerular filtration rate|creatinine clearance|CrCl|CLcr)\s*"
-    r"(?:of|is|was|=|:|at|around|about|approximately|~|<|\u2264|below|under|less than|now)?\s*"
+    r"(?:of|is|was|=|:|at|around|about|approximately|~|<|\u2264|below|under|less than|now|only|"
+    r"(?:has )?(?:dropped|fallen|fell|declined|decreased|down) to|down to)?\s*"
     r"(?:of\s+)?(?:<|\u2264|below|under|less than)?\s*(\d{1,3}(?:\.\d+)?)", re.I)
 _CKD_STAGE = re.compile(r"\b(?:CKD|chronic kidney disease)\s*(?:stage|G)\s*([1-5])[ab]?\b|"
                         r"\bstage\s*([1-5])[ab]?\s*(?:CKD|chronic kidney disease)\b", re.I)
@@ -313,6 +329,7 @@ class ClinicalReader:
     def __init__(self, graph: Any) -> None:
         self.graph = graph
         self._alias_ids: list[tuple[re.Pattern[str], str]] | None = None
+        self._current: frozenset[str] | None = None
 
     # -- mentions
     def _aliases(self) -> list[tuple[re.Pattern[str], str]]:
@@ -355,6 +372,13 @@ class ClinicalReader:
         out.sort(key=lambda m: m.start)
         return out
 
+    def _current_only(self) -> frozenset[str]:
+        """Conditions that hold only while they last: a history of one is not the condition."""
+        if self._current is None:
+            ents = [self.graph.resolve(n) for n in CURRENT_ONLY]
+            self._current = frozenset(e.id for e in ents if e is not None)
+        return self._current
+
     def _item(self, m: _Mention, role: str, sentence: int, cue: str | None = None) -> Item:
         ent = self.graph.entity(m.id)
         return Item(id=m.id, name=ent.name if ent else m.text, type=m.type, text=m.text, role=role,
@@ -379,16 +403,19 @@ class ClinicalReader:
                 out.append(d)
 
         child = teen = False
-        for m in _AGE.finditer(text):
-            years = float(m.group(1) or m.group(2) or m.group(3) or 0)
-            if m.group(4):  # months, weeks or days old
-                years = 0.0
+        for m in [*_AGE.finditer(text), *_AGE_SEX.finditer(text)]:
+            if m.re is _AGE_SEX:
+                years = float(m.group(1) or m.group(2))
+            else:
+                years = float(m.group(1) or m.group(2) or m.group(3) or 0)
+                if m.group(4):  # months, weeks or days old
+                    years = 0.0
             if years < 12:
                 child = True
                 add("children under 12 years", m, f"age {m.group(0)}")
             elif years < 19:
                 teen = True
-        if not child and (cm := _CHILD.search(text)) and not _AGE.search(text):
+        if not child and (cm := _CHILD.search(text)) and not _AGE.search(text) and not _AGE_SEX.search(text):
             child = True
             add("children under 12 years", cm, cm.group(0))
         teen = teen or bool(_TEEN.search(text))
@@ -451,6 +478,8 @@ class ClinicalReader:
                     m.negated = False  # the vocabulary's negation window reached past a verb
                 if m.id == _pregnancy_id(self.graph) and (not_pregnant or _is_pregnancy_test(sent, m)):
                     m.negated = True
+                if m.id in self._current_only() and _PAST_STATE.search(sent[max(0, m.start - 40):m.start]):
+                    m.negated = True  # "history of a GI bleed" is not active bleeding
                 item_m = _shift(m, s0)
                 if m.negated:
                     negated.append(self._item(item_m, "negated", si, m.extra.get("cue")))

@@ -9,6 +9,9 @@ import pytest
 from medkb_testutil import ROOT, TINY_RECORDS, write_jsonl
 
 SCENARIOS = ROOT / "tests" / "fixtures" / "clinical_scenarios.jsonl"
+# Written as real questions before the fixes they prompted (ho1-: 92.5% before, ho2-: 92.0%
+# untouched, measured on first reading); the floor keeps them from sliding back.
+HELDOUT = ROOT / "tests" / "fixtures" / "clinical_scenarios_heldout.jsonl"
 
 MINI = [
     {"id": "ok", "question": "A woman at 12 weeks' gestation has hypertension. Start lisinopril?",
@@ -57,6 +60,13 @@ def test_shipped_scenarios(kb: Path) -> None:
     assert len(out["misses"]) == out["expected_checks"] - out["right"]
     for m in out["misses"]:
         assert {"id", "rule", "subject", "expected", "got"} <= set(m) and m["expected"] != m["got"]
+
+
+def test_heldout_scenarios(kb: Path) -> None:
+    out = _cli(["eval", "rules", str(HELDOUT), "--kb", str(kb), "--json"])
+    assert out["scenarios"] == len(HELDOUT.read_text().splitlines()) >= 100
+    assert {"indication", "contraindication", "interaction", "diagnosis_consistency"} <= set(out["per_rule"])
+    assert out["accuracy"] >= 0.90, out["misses"]
 
 
 def test_misses_are_listed_per_rule(kb: Path, tmp_path: Path) -> None:

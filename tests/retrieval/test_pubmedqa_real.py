@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from medkb_testutil import ROOT
 
 pytestmark = pytest.mark.slow
