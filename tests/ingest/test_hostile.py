@@ -15,7 +15,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from medkb_testutil import ROOT, TINY_RECORDS, write_jsonl
+from medkb_testutil import BILLION_LAUGHS, EXTERNAL_ENTITY, ROOT, TINY_RECORDS, write_jsonl
 
 from ingest.pipeline import BuildOptions, build
 from ingest.readers.limits import MB, ReadLimits
@@ -82,29 +82,6 @@ def gzip_bomb(line: bytes, member_mb: int, members: int) -> bytes:
     one = gzip.compress(line * (member_mb * MB // len(line)), compresslevel=9)
     return one * members
 
-
-BILLION_LAUGHS = """<?xml version="1.0"?>
-<!DOCTYPE PubmedArticleSet [
- <!ENTITY lol "lol">
- <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
- <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
- <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
- <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
- <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
- <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
- <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
- <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
- <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
-]>
-<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID>1</PMID><Article>
-<ArticleTitle>&lol9;</ArticleTitle></Article></MedlineCitation></PubmedArticle></PubmedArticleSet>
-"""
-
-EXTERNAL_ENTITY = """<?xml version="1.0"?>
-<!DOCTYPE article [ <!ENTITY xxe SYSTEM "file://{secret}"> ]>
-<article><front><article-meta><title-group><article-title>&xxe;</article-title>
-</title-group></article-meta></front><body><p>x</p></body></article>
-"""
 
 # bad file -> words its one report line must contain
 BAD = {

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from medkb_testutil import BILLION_LAUGHS, EXTERNAL_ENTITY
 
 from ingest.readers import discover, read_source
 from kb.errors import InputError
@@ -241,30 +242,6 @@ def test_ids_stable_across_reads(tmp_path: Path) -> None:
     copy = tmp_path / "elsewhere.xml"
     shutil.copy(PUBMED, copy)
     assert read_all(copy)[0].doc_id == read_all(PUBMED)[0].doc_id
-
-
-BILLION_LAUGHS = """<?xml version="1.0"?>
-<!DOCTYPE PubmedArticleSet [
- <!ENTITY lol "lol">
- <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
- <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
- <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
- <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
- <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
- <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
- <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
- <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
- <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
-]>
-<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID>1</PMID><Article>
-<ArticleTitle>&lol9;</ArticleTitle></Article></MedlineCitation></PubmedArticle></PubmedArticleSet>
-"""
-
-EXTERNAL_ENTITY = """<?xml version="1.0"?>
-<!DOCTYPE article [ <!ENTITY xxe SYSTEM "file://{secret}"> ]>
-<article><front><article-meta><title-group><article-title>&xxe;</article-title>
-</title-group></article-meta></front><body><p>x</p></body></article>
-"""
 
 
 @pytest.mark.parametrize("suffix", [".xml", ".nxml"])
