@@ -113,9 +113,9 @@ def bench_size(n: int, args: argparse.Namespace, rng: np.random.Generator) -> di
         row["speedup_vs_flat"] = round(out["flat"]["p50_ms"] / row["p50_ms"], 2)
         out["hnsw"][str(ef)] = row
         log(f"hnsw ef={ef} {row}")
-    from kb.vectors import HNSW_EF_SEARCH
+    from kb.vectors import default_ef_search
 
-    hnsw.set_ef_search(HNSW_EF_SEARCH)
+    hnsw.set_ef_search(default_ef_search(n))
     kind = choose_kind(n)
     auto = flat if kind == "flat" else hnsw
     out["auto"] = {"kind": kind, "ef_search": auto.ef_search,
