@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,24 +61,12 @@ def injection_reason(text: str) -> str | None:
 
 # ---- graph loading, once per process --------------------------------------------------------
 
-_GRAPHS: dict[tuple[str, float], KnowledgeGraph] = {}
-_LOCK = threading.Lock()
-
-
 def load_graph(version: Any) -> KnowledgeGraph | None:
-    """The version's knowledge graph (cached per file), or None when it was built without one."""
+    """The version's knowledge graph (shared with search), or None when built without one."""
+    from kb.graph import load_cached
+
     path = Path(version.file("graph.json"))
-    if not path.exists():
-        return None
-    key = (str(path.resolve()), path.stat().st_mtime)
-    with _LOCK:
-        graph = _GRAPHS.get(key)
-        if graph is None:
-            graph = KnowledgeGraph.load(path)
-            graph.vocabulary()
-            _GRAPHS.clear()  # one live version per process is the common case; keep memory flat
-            _GRAPHS[key] = graph
-        return graph
+    return load_cached(path) if path.exists() else None
 
 
 @dataclass(frozen=True)

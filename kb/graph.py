@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import tempfile
+import threading
 from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
@@ -417,3 +418,26 @@ class KnowledgeGraph:
             out.append({"symptom": self._ref(sid), "equivalent_ids": self.equivalents(sid),
                         "evidence": self._sort_evidence(found[sid])})
         return out
+
+
+_CACHE: dict[tuple[str, float], KnowledgeGraph] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_cached(path: str | os.PathLike[str]) -> KnowledgeGraph:
+    """A version's graph with its vocabulary built, loaded once per process.
+
+    Search (the entity boost) and verification both need it; loading and indexing it twice
+    would cost seconds per question. Versions are immutable, so (path, mtime) is a safe key;
+    only the newest is kept, as one live version per process is the common case.
+    """
+    path = Path(path)
+    key = (str(path.resolve()), path.stat().st_mtime)
+    with _CACHE_LOCK:
+        graph = _CACHE.get(key)
+        if graph is None:
+            graph = KnowledgeGraph.load(path)
+            graph.vocabulary()
+            _CACHE.clear()
+            _CACHE[key] = graph
+        return graph

@@ -60,23 +60,18 @@ def mention_forms(version: Version) -> list[tuple[str, str]]:
 
 
 def graph_tagger(version: Version) -> Tagger | None:
-    """The knowledge graph's matcher, if this KB has a graph and kb.graph offers one."""
+    """The knowledge graph's matcher, if this KB has a graph."""
     path = version.file("graph.json")
     if not path.exists():
         return None
+    from kb.graph import load_cached
+
     try:
-        from kb.graph import KnowledgeGraph
-    except ImportError:
-        return None
-    try:
-        graph: Any = KnowledgeGraph.load(path)
+        graph: Any = load_cached(path)
     except Exception as exc:  # a damaged graph must not stop search
         log.warning("knowledge graph unreadable, no entity boost from it: %s", exc)
         return None
-    fn = getattr(graph, "entities_in", None)
-    if not callable(fn):
-        return None
-    return lambda text: {e if isinstance(e, str) else getattr(e, "id", str(e)) for e in fn(text)}
+    return graph.entities_in
 
 
 def default_tagger(version: Version) -> Tagger | None:
