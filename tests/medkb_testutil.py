@@ -62,3 +62,17 @@ EXTERNAL_ENTITY = """<?xml version="1.0"?>
 <article><front><article-meta><title-group><article-title>&xxe;</article-title>
 </title-group></article-meta></front><body><p>x</p></body></article>
 """
+
+
+GRAPH_DIR = ROOT / "corpora" / "graph"
+
+
+def build_hash_kb(root: Path, records: list[dict], *, graph: bool = True) -> Path:
+    """A KB of `records` under root/kb with the fast hash embedder (and the curated graph)."""
+    from ingest.pipeline import BuildOptions, build
+
+    (root / "corpus").mkdir(parents=True, exist_ok=True)
+    write_jsonl(root / "corpus" / "records.jsonl", records)
+    build([root / "corpus"], root / "kb",
+          BuildOptions(embedder="hash-256", graph_seeds=GRAPH_DIR if graph else None))
+    return root / "kb"

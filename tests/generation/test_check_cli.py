@@ -8,10 +8,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from medkb_testutil import contract, write_jsonl
+from medkb_testutil import build_hash_kb, contract
 from typer.testing import CliRunner
 
-GRAPH_DIR = Path(__file__).resolve().parents[2] / "corpora" / "graph"
 RECORDS = [
     {"_id": "htn-1", "title": "Hypertension in pregnancy",
      "text": "Lisinopril is used to treat hypertension. ACE inhibitors such as lisinopril are contraindicated in "
@@ -25,13 +24,7 @@ QUESTION = "A 30-year-old woman at 10 weeks' gestation has hypertension. What sh
 
 @pytest.fixture(scope="module")
 def kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ingest.pipeline import BuildOptions, build
-
-    root = tmp_path_factory.mktemp("check")
-    (root / "corpus").mkdir()
-    write_jsonl(root / "corpus" / "records.jsonl", RECORDS)
-    build([root / "corpus"], root / "kb", BuildOptions(embedder="hash-256", graph_seeds=GRAPH_DIR))
-    return root / "kb"
+    return build_hash_kb(tmp_path_factory.mktemp("check"), RECORDS)
 
 
 def run(*args: str, input: str | None = None):

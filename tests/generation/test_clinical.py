@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from medkb_testutil import GRAPH_DIR
 
 from generation.clinical import ClinicalReader
 from ingest.curated import load_curated
 from kb.graph import KnowledgeGraph
-
-GRAPH_DIR = Path(__file__).resolve().parents[2] / "corpora" / "graph"
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from medkb_testutil import ROOT, TINY_RECORDS, write_jsonl
+from medkb_testutil import ROOT, TINY_RECORDS, build_hash_kb, write_jsonl
 
 SCENARIOS = ROOT / "tests" / "fixtures" / "clinical_scenarios.jsonl"
 # Written as real questions before the fixes they prompted (ho1-: 92.5% before, ho2-: 92.0%
@@ -26,14 +26,7 @@ MINI = [
 
 @pytest.fixture(scope="module")
 def kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ingest.pipeline import BuildOptions, build
-
-    root = tmp_path_factory.mktemp("rules")
-    (root / "corpus").mkdir()
-    write_jsonl(root / "corpus" / "records.jsonl", TINY_RECORDS)
-    build([root / "corpus"], root / "kb", BuildOptions(embedder="hash-256",
-                                                       graph_seeds=ROOT / "corpora" / "graph"))
-    return root / "kb"
+    return build_hash_kb(tmp_path_factory.mktemp("rules"), TINY_RECORDS)
 
 
 def _invoke(args: list[str]):  # noqa: ANN202

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from medkb_testutil import contract, write_jsonl
+from medkb_testutil import GRAPH_DIR, build_hash_kb, contract, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
-GRAPH_DIR = ROOT / "corpora" / "graph"
 SCENARIOS = ROOT / "tests" / "fixtures" / "clinical_scenarios.jsonl"
 RANK = {"none": 0, "pass": 1, "warn": 2, "fail": 3}
 
@@ -48,13 +47,7 @@ RECORDS = [
 
 @pytest.fixture(scope="module")
 def kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ingest.pipeline import BuildOptions, build
-
-    root = tmp_path_factory.mktemp("verify")
-    (root / "corpus").mkdir()
-    write_jsonl(root / "corpus" / "records.jsonl", RECORDS)
-    build([root / "corpus"], root / "kb", BuildOptions(embedder="hash-256", graph_seeds=GRAPH_DIR))
-    return root / "kb"
+    return build_hash_kb(tmp_path_factory.mktemp("verify"), RECORDS)
 
 
 @pytest.fixture(scope="module")

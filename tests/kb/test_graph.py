@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from medkb_testutil import GRAPH_DIR
 
 from ingest.curated import load_curated
 from kb.errors import InputError, KBError, MedKBError
@@ -18,7 +19,6 @@ from kb.graph import KnowledgeGraph
 from kb.records import Edge, Entity
 
 ROOT = Path(__file__).resolve().parents[2]
-GRAPH_DIR = ROOT / "corpora" / "graph"
 SCHEMA = next((p for p in (ROOT.parent / "shared" / "contract" / "graph.schema.json",
                             ROOT / "tests" / "contract" / "graph.schema.json") if p.exists()), ROOT / "missing")
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from medkb_testutil import ROOT, TINY_RECORDS, write_jsonl
+from medkb_testutil import TINY_RECORDS, build_hash_kb, write_jsonl
 
 QUESTIONS = [
     {"id": "dm", "question": "What is the preferred initial drug for type 2 diabetes?"},
@@ -19,14 +19,7 @@ QUESTIONS = [
 
 @pytest.fixture(scope="module")
 def kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ingest.pipeline import BuildOptions, build
-
-    root = tmp_path_factory.mktemp("answers")
-    (root / "corpus").mkdir()
-    write_jsonl(root / "corpus" / "records.jsonl", TINY_RECORDS)
-    build([root / "corpus"], root / "kb", BuildOptions(embedder="hash-256",
-                                                       graph_seeds=ROOT / "corpora" / "graph"))
-    return root / "kb"
+    return build_hash_kb(tmp_path_factory.mktemp("answers"), TINY_RECORDS)
 
 
 @pytest.fixture(scope="module")
