@@ -1,18 +1,15 @@
-"""Generation backends: the OpenAI-compatible client against a mock server, the scripted fake,
-the local transformers backend with a tiny random model and (slow) with the real SmolLM2."""
+"""Generation backends: the scripted fake, the local transformers backend with a tiny random
+model and (slow) with the real SmolLM2. The OpenAI-compatible one: test_openai_compat.py."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import httpx
 import pytest
 
 from generation.backends import (
     Generator,
     LocalTransformersBackend,
-    OpenAICompatBackend,
     ScriptedBackend,
 )
 from kb.config import DEFAULT_GENERATOR
@@ -22,90 +19,6 @@ CHAT = [
     {"role": "system", "content": "Answer from the passages; cite them as [1]."},
     {"role": "user", "content": "What is the first-line treatment for mild asthma?"},
 ]
-
-
-def completion(content: object) -> dict:
-    return {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
-
-
-# --------------------------------------------------------------------------- OpenAI-compatible
-
-
-def test_openai_posts_a_deterministic_chat_completion():
-    seen: list[httpx.Request] = []
-
-    def server(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json=completion("  Inhaled corticosteroids [1].\n"))
-
-    backend = OpenAICompatBackend(
-        "http://llm.local:8000/v1/",
-        "llama3",
-        api_key="sk-test",
-        transport=httpx.MockTransport(server),
-    )
-    assert backend.name == "openai:llama3"
-    assert isinstance(backend, Generator)
-
-    assert backend.generate(CHAT, max_new_tokens=42) == "Inhaled corticosteroids [1]."
-
-    (request,) = seen
-    assert request.method == "POST"
-    assert str(request.url) == "http://llm.local:8000/v1/chat/completions"
-    assert request.headers["authorization"] == "Bearer sk-test"
-    body = json.loads(request.content)
-    assert body["model"] == "llama3"
-    assert body["messages"] == CHAT
-    assert body["temperature"] == 0
-    assert body["max_tokens"] == 42
-    backend.close()
-
-
-def test_openai_without_key_sends_no_authorization():
-    def server(request: httpx.Request) -> httpx.Response:
-        assert "authorization" not in request.headers
-        return httpx.Response(200, json=completion("ok"))
-
-    backend = OpenAICompatBackend("http://x/v1", "m", transport=httpx.MockTransport(server))
-    assert backend.generate(CHAT) == "ok"
-
-
-def test_openai_http_error_names_url_and_status():
-    transport = httpx.MockTransport(lambda _req: httpx.Response(500, text="model crashed"))
-    backend = OpenAICompatBackend("http://llm.local/v1", "m", transport=transport)
-    with pytest.raises(BackendError) as info:
-        backend.generate(CHAT)
-    message = str(info.value)
-    assert "http://llm.local/v1/chat/completions" in message
-    assert "500" in message
-    assert "model crashed" in message
-
-
-@pytest.mark.parametrize(
-    "response",
-    [
-        httpx.Response(200, text="<html>not json</html>"),
-        httpx.Response(200, json={"choices": []}),
-        httpx.Response(200, json=completion(None)),
-    ],
-)
-def test_openai_malformed_reply_is_a_backend_error(response):
-    backend = OpenAICompatBackend(
-        "http://llm.local/v1", "m", transport=httpx.MockTransport(lambda _req: response)
-    )
-    with pytest.raises(BackendError, match="http://llm.local/v1/chat/completions"):
-        backend.generate(CHAT)
-
-
-def test_openai_unreachable_server_is_a_backend_error():
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
-
-    backend = OpenAICompatBackend(
-        "http://127.0.0.1:9/v1", "m", transport=httpx.MockTransport(refuse)
-    )
-    with pytest.raises(BackendError, match=r"127\.0\.0\.1:9/v1/chat/completions.*refused"):
-        backend.generate(CHAT)
 
 
 # --------------------------------------------------------------------------- scripted fake
