@@ -28,6 +28,7 @@ from generation.citations import parse_sentence
 from generation.prompt import build_messages
 from generation.verify import failing_claims, injection_reason
 from kb.records import Citation, Claim, ScoredPassage
+from kb.retractions import withheld_keys as retracted_keys
 from kb.sentences import sentence_spans
 from kb.store import Version
 
@@ -49,6 +50,8 @@ class AskOptions:
     # relevant. all-MiniLM-L6-v2 gives unrelated questions up to ~0.40 on the shipped corpus
     # ("What is the capital of France?" 0.40), related ones 0.5 and more.
     min_relevance: float = 0.45
+    # Retrieve retracted papers too (shown flagged in `retrieved`, never cited).
+    include_retracted: bool = False
 
 
 @dataclass(frozen=True)
@@ -242,7 +245,8 @@ def retrieved_json(hits: Sequence[ScoredPassage]) -> list[dict[str, Any]]:
     return [{"key": i, "passage_id": h.passage.passage_id, "doc_id": h.passage.doc_id,
              "score": round(h.score, 6), "method": h.method, "text_hash": h.passage.text_hash,
              "title": h.title, "source": h.source, "external_id": h.external_id,
-             "page": h.passage.page, "start": h.passage.start, "end": h.passage.end}
+             "page": h.passage.page, "start": h.passage.start, "end": h.passage.end,
+             **({"retraction": h.retraction} if h.retraction else {})}
             for i, h in enumerate(hits, start=1)]
 
 
@@ -357,7 +361,8 @@ def answer_question(question: str, version: Version, searcher: Any, backend: Any
     options = options or AskOptions()
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    hits = searcher.search(question, options.k)
+    hits = (searcher.search(question, options.k, include_retracted=True)
+            if options.include_retracted else searcher.search(question, options.k))
     timings["retrieve_s"] = round(time.perf_counter() - t, 4)
     record: dict[str, Any] = {
         "question": question, "kb_version": version.id, "model": backend.name,
@@ -368,6 +373,7 @@ def answer_question(question: str, version: Version, searcher: Any, backend: Any
     withheld_keys = suspicious_passages(hits, checker)
     if withheld_keys:
         record["suspicious_passages"] = {str(k): v for k, v in withheld_keys.items()}
+    withheld_keys = {**retracted_keys(hits), **withheld_keys}  # never cite a retracted paper
     attr = Attributor(embedder, hits, list(withheld_keys))
     rel = relevance(question, hits, attr, checker, options.min_relevance)
     record["relevance"] = rel
@@ -448,7 +454,7 @@ def check_answer(question: str, answer: str, version: Version, searcher: Any, *,
                 hits.append(h)
     timings["retrieve_s"] = round(time.perf_counter() - t, 4)
     t = time.perf_counter()
-    withheld_keys = suspicious_passages(hits, checker)
+    withheld_keys = {**retracted_keys(hits), **suspicious_passages(hits, checker)}
     attr = Attributor(searcher.embedder, hits, list(withheld_keys))
     verified = verify_answer(question, answer, hits, searcher.embedder, checker=checker, policy=policy,
                              withheld_keys=withheld_keys, honour_keys=False, attributor=attr)
