@@ -1,8 +1,9 @@
 """The knowledge graph: curated seeds and literature edges in one NetworkX multi-digraph.
 
 Every edge keeps where it came from (a curated file and its note, or a passage span with a
-confidence), and every answer below carries that evidence. Negated literature edges are kept
-for inspection but never count as support. Persisted as node-link JSON, never pickle.
+confidence), and every answer below carries that evidence. Negated literature edges, and
+those from retracted documents, are kept for inspection but never count as support.
+Persisted as node-link JSON, never pickle.
 """
 
 from __future__ import annotations
@@ -206,13 +207,13 @@ class KnowledgeGraph:
     def _out(self, node: str, relation: str) -> Iterable[tuple[str, dict[str, Any]]]:
         if node in self._g:
             for _, v, d in self._g.out_edges(node, data=True):
-                if d["relation"] == relation and not d.get("negated"):
+                if d["relation"] == relation and not d.get("negated") and not d.get("retracted"):
                     yield v, d
 
     def _in(self, node: str, relation: str) -> Iterable[tuple[str, dict[str, Any]]]:
         if node in self._g:
             for u, _, d in self._g.in_edges(node, data=True):
-                if d["relation"] == relation and not d.get("negated"):
+                if d["relation"] == relation and not d.get("negated") and not d.get("retracted"):
                     yield u, d
 
     def classes_of(self, drug_id: str) -> list[str]:
@@ -263,6 +264,8 @@ class KnowledgeGraph:
             ev["hedged"] = True
         if d.get("negated"):
             ev["negated"] = True
+        if d.get("retracted"):
+            ev["retracted"] = True
         return ev
 
     @staticmethod
@@ -343,7 +346,7 @@ class KnowledgeGraph:
             curated, literature, nots = [], [], []
             for node, via in drugs:
                 for _, v, d in self._g.out_edges(node, data=True) if node in self._g else ():
-                    if d.get("negated") or (v not in ups and v not in downs):
+                    if d.get("negated") or d.get("retracted") or (v not in ups and v not in downs):
                         continue
                     if d["relation"] in INDICATION_RELATIONS:
                         ev = self.evidence(node, v, d) | {"via_class": via}

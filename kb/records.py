@@ -107,6 +107,7 @@ class Edge:
     hedged: bool = False
     severity: str | None = None
     note: str | None = None
+    retracted: bool = False  # from a retracted document: kept for inspection, never support
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,8 @@ class ScoredPassage:
     external_id: str | None = None
     rank: int = 0
     method: str = "dense"
+    # The document's retraction record (kb.retractions) when it has one.
+    retraction: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 Hybrid by default (DESIGN §7.1): FAISS dense and BM25 sparse candidates, fused (a weighted
 sum of min-max normalised scores by default, weighted reciprocal rank fusion on request; see
 retrieval.fusion.FusionConfig for why), boosted for passages that mention the query's entities, filtered by
-evidence type / year / source, and de-duplicated by maximal marginal relevance.
+evidence type / year / source, and de-duplicated by maximal marginal relevance. Passages of
+retracted documents (kb.retractions) are left out unless `include_retracted` is set; then
+they come back flagged with their retraction record, as every hit of a flagged document does.
 """
 
 from __future__ import annotations
@@ -103,16 +105,21 @@ class Searcher:
         self._doc_of: dict[int, str] = {}
         self._allowed_docs: dict[str, bool] = {}
         self._filters: Filters | None = None
+        self._retracted: frozenset[int] | None = None
 
     # -- public ----------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, *, method: str = "hybrid",
-               filters: Filters | None = None) -> list[ScoredPassage]:
+               filters: Filters | None = None, include_retracted: bool = False
+               ) -> list[ScoredPassage]:
         from retrieval.hits import hydrate
 
-        return hydrate(self.version, self.rank(query, k, method=method, filters=filters), method)
+        ranked = self.rank(query, k, method=method, filters=filters,
+                           include_retracted=include_retracted)
+        return hydrate(self.version, ranked, method)
 
     def rank(self, query: str, k: int = 10, *, method: str = "hybrid",
-             filters: Filters | None = None) -> list[tuple[int, float]]:
+             filters: Filters | None = None, include_retracted: bool = False
+             ) -> list[tuple[int, float]]:
         """(passage ordinal, score) best first."""
         if not query.strip():
             raise KBError("the query is empty")
@@ -126,7 +133,7 @@ class Searcher:
         depth = max(self.config.depth, k) if method == "hybrid" else k
         while True:
             lists = self.candidates(query, depth, method=method, query_vector=qv,
-                                    filters=filters)
+                                    filters=filters, include_retracted=include_retracted)
             if method != "hybrid":
                 got = lists[method]
             else:
@@ -136,8 +143,8 @@ class Searcher:
             depth = min(n, depth * 4)
 
     def candidates(self, query: str, depth: int, *, method: str = "hybrid",
-                   query_vector: np.ndarray | None = None, filters: Filters | None = None
-                   ) -> dict[str, list[tuple[int, float]]]:
+                   query_vector: np.ndarray | None = None, filters: Filters | None = None,
+                   include_retracted: bool = False) -> dict[str, list[tuple[int, float]]]:
         """The raw ranked lists ("dense", "sparse") a method draws on, filtered."""
         out: dict[str, list[tuple[int, float]]] = {}
         if method in ("dense", "hybrid"):
@@ -149,7 +156,17 @@ class Searcher:
             out["sparse"] = self.sparse.ranked(query, depth)
         if filters is not None:
             out = {name: self._filtered(hits, filters) for name, hits in out.items()}
+        if not include_retracted and (gone := self.retracted_ordinals()):
+            out = {name: [h for h in hits if h[0] not in gone] for name, hits in out.items()}
         return out
+
+    def retracted_ordinals(self) -> frozenset[int]:
+        """Rows of retracted documents' passages (read once per searcher)."""
+        if self._retracted is None:
+            from kb.retractions import excluded_ordinals
+
+            self._retracted = excluded_ordinals(self.version)
+        return self._retracted
 
     def fuse(self, query: str, lists: dict[str, list[tuple[int, float]]],
              query_vector: np.ndarray | None, k: int) -> list[tuple[int, float]]:
@@ -222,4 +239,5 @@ def hit_json(hit: ScoredPassage) -> dict[str, Any]:
     return {"passage_id": p.passage_id, "doc_id": p.doc_id, "external_id": hit.external_id,
             "score": round(hit.score, 6), "title": hit.title, "source": hit.source,
             "page": p.page, "section": p.section, "start": p.start, "end": p.end,
-            "rank": hit.rank, "method": hit.method, "text": p.text}
+            "rank": hit.rank, "method": hit.method, "text": p.text,
+            "retraction": hit.retraction}
