@@ -8,70 +8,25 @@ what changed and gives the same KB as a full rebuild.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ingest.readers.limits import ReadLimits
-from kb.config import DEFAULT_EMBEDDER, ChunkSettings
+from ingest.engines import batches, get_engine
+from ingest.fingerprints import enrichment_fingerprint, tool_versions
+from ingest.options import BuildOptions, Progress, default_graph_seeds, no_progress
 from kb.errors import KBError
 from kb.faults import checkpoint
 from kb.records import Document, Passage
 from kb.store import VECTORS_NAME, KnowledgeBase, Version
 
+__all__ = ["BuildOptions", "Progress", "build", "default_graph_seeds", "kb_writer"]
+
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str, int, int], None]  # stage, done, total
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    embedder: str = DEFAULT_EMBEDDER
-    chunking: ChunkSettings = field(default_factory=ChunkSettings)
-    graph_seeds: Path | None = None  # corpora/graph; None: no curated graph
-    graph_files: tuple[Path, ...] = ()  # user rule files (--graph FILE)
-    extract: bool = True
-    enrich: bool = True  # summaries, evidence types, topics
-    engine: str = "local"
-    limits: ReadLimits = field(default_factory=ReadLimits)  # sizes, PDF time and memory caps
-    keep_versions: int | None = None  # after publishing, keep this many newest; None: all
-    index_kind: str = "auto"  # flat | hnsw | auto (by size, kb.vectors)
-    vector_precision: str = "fp32"  # fp16 halves the index's memory
-    # Any object with generate(messages, max_new_tokens=): abstractive summaries instead of
-    # extractive ones (the extractive summary stays the fallback when it fails).
-    summary_backend: Any = field(default=None, compare=False)
-
-
-def default_graph_seeds() -> Path | None:
-    """corpora/graph next to the source tree, or in the working directory."""
-    here = Path(__file__).resolve().parent.parent / "corpora" / "graph"
-    for cand in (Path("corpora/graph"), here):
-        if (cand / "hetionet_nodes.tsv").exists():
-            return cand
-    return None
-
-
-def _noop(stage: str, done: int, total: int) -> None:
-    pass
-
-
-class LocalEngine:
-    """Runs stages in this process, batch after batch."""
-
-    name = "local"
-
-    def map(self, fn: Callable[..., Any], batches: Sequence[Any], *args: Any) -> list[Any]:
-        return [fn(b, *args) for b in batches]
-
-
-def _batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def build(
@@ -86,15 +41,16 @@ def build(
     """Build a new version from `sources`; returns the build report (DESIGN §1 keys)."""
     from ingest import reuse, stages
     from ingest.chunking import Chunker
+    from ingest.enrichment import enrich
     from ingest.readers import discover
     from ingest.readers.sandbox import PdfSandbox
     from kb.embedder import make_embedder
 
     options = options or BuildOptions()
-    progress = progress or _noop
+    progress = progress or no_progress
     t0 = time.perf_counter()
     kb = KnowledgeBase(kb_root)
-    engine = LocalEngine()
+    engine = get_engine(options.engine)
 
     with kb.writer_lock():
         previous: Version | None = None
@@ -118,7 +74,7 @@ def build(
         failed: list[dict[str, str]] = [{"source": s, "error": e} for s, e in missing]
         read = stages.ReadResult()
         with PdfSandbox(options.limits) as pdfs:
-            for i, batch in enumerate(_batches(files, 8)):
+            for i, batch in enumerate(batches(files, 8)):
                 r = stages.read_batch(batch, options.limits, pdfs)
                 read.documents.extend(r.documents)
                 read.failed.extend(r.failed)
@@ -139,7 +95,7 @@ def build(
         chunked: dict[str, list[Passage]] = {}
         if todo:
             chunker = Chunker(options.chunking, tokenizer=embedder.tokenizer())
-            for i, batch in enumerate(_batches(todo, 64)):
+            for i, batch in enumerate(batches(todo, 64)):
                 for doc, plist in zip(batch, stages.chunk_batch(batch, chunker), strict=True):
                     chunked[doc.doc_id] = plist
                 progress("chunk", min((i + 1) * 64, len(todo)), len(todo))
@@ -157,8 +113,8 @@ def build(
         # 3. embed (reusing vectors of unchanged passages)
         vectors, reused = _embed(passages, embedder, previous, progress)
         checkpoint("after-embed")
-        enrichment = _enrichment_fingerprint(embedder) if options.enrich else None
-        docs, reused_enrichment = _enrich(docs, passages, vectors, embedder, options, progress,
+        enrichment = enrichment_fingerprint(embedder) if options.enrich else None
+        docs, reused_enrichment = enrich(docs, passages, vectors, embedder, options, progress,
                                           previous, enrichment)
 
         # 4. extract entities and relations; the graph
@@ -216,7 +172,7 @@ def build(
                 "extraction": extraction,
                 "enrichment": enrichment,
                 "engine": engine.name,
-                "tools": _tool_versions(),
+                "tools": tool_versions(),
             }
             checkpoint("before-publish")
             version = writer.publish(manifest)
@@ -252,132 +208,6 @@ def _with_ordinal(p: Passage, ordinal: int) -> Passage:
     from dataclasses import replace
 
     return replace(p, ordinal=ordinal)
-
-
-# The metadata keys enrichment adds to a document (everything else came from its reader).
-ENRICH_KEYS = ("summary", "summary_spans", "summary_method", "evidence_type", "evidence_source",
-               "evidence_confidence", "topic")
-_ENRICH_CODE = ("ingest.summarise", "ingest.classify", "ingest.pipeline", "kb.sentences")
-
-
-def _llm_summaries(docs: list[Document], backend: Any, fallback: dict[str, Any]) -> dict[str, Any]:
-    """Abstractive summaries; a document whose generation fails keeps its extractive one."""
-    from ingest.summarise import llm_summary
-
-    out = {}
-    for doc in docs:
-        try:
-            out[doc.doc_id] = llm_summary(doc, backend)
-        except Exception as exc:  # a failing backend costs the summary, never the build
-            log.warning("LLM summary of %s failed, keeping the extractive one: %s", doc.source, exc)
-            if doc.doc_id in fallback:
-                out[doc.doc_id] = fallback[doc.doc_id]
-    return out
-
-
-def _enrichment_fingerprint(embedder: Any) -> str:
-    import hashlib
-    import importlib
-
-    h = hashlib.sha256(embedder.model_id.encode())
-    for name in _ENRICH_CODE:
-        source = getattr(importlib.import_module(name), "__file__", None)
-        if source:
-            h.update(Path(source).read_bytes())
-    return h.hexdigest()
-
-
-def _kept_enrichment(docs: list[tuple[Document, str]], previous: Version | None,
-                     fingerprint: str | None) -> dict[str, dict[str, Any]]:
-    """Enrichment of documents unchanged since the previous version (same text and reader
-    metadata, same enrichment code and embedder): it is deterministic per document."""
-    if previous is None or fingerprint is None or previous.manifest.get("enrichment") != fingerprint:
-        return {}
-    old = previous.doc_meta(d.doc_id for d, _ in docs)
-    kept: dict[str, dict[str, Any]] = {}
-    for doc, _ in docs:
-        meta = old.get(doc.doc_id, {}).get("metadata")
-        if meta is None:
-            continue
-        reader_meta = {k: v for k, v in meta.items() if k not in ENRICH_KEYS}
-        current = json.loads(json.dumps(doc.metadata, sort_keys=True, default=str))
-        if reader_meta == current:
-            kept[doc.doc_id] = {k: meta[k] for k in ENRICH_KEYS if k in meta}
-    return kept
-
-
-def _enrich(docs: list[tuple[Document, str]], passages: list[Passage], vectors: np.ndarray,
-            embedder: Any, options: BuildOptions, progress: Progress,
-            previous: Version | None = None, fingerprint: str | None = None
-            ) -> tuple[list[tuple[Document, str]], int]:
-    """Summary, evidence type and clinical topic per document, kept in its metadata.
-
-    Sentences are scored with the vectors of the passages that hold them (already computed),
-    so enrichment costs no second embedding pass over the corpus. Unchanged documents keep
-    their previous enrichment.
-    """
-    if not options.enrich or not docs:
-        return docs, 0
-    from collections import Counter
-    from dataclasses import replace
-
-    from ingest.classify import TextClassifier, classify_documents
-    from ingest.summarise import SentenceTable, candidate_spans, summarise_documents
-
-    kept = {} if options.summary_backend is not None else _kept_enrichment(docs, previous, fingerprint)
-    out: list[tuple[Document, str]] = []
-    todo: list[tuple[Document, str]] = []
-    for doc, origin in docs:
-        if doc.doc_id in kept:
-            out.append((replace(doc, metadata={**doc.metadata, **kept[doc.doc_id]}), origin))
-        else:
-            todo.append((doc, origin))
-    if not todo:
-        return out, len(kept)
-    by_doc: dict[str, list[int]] = {}
-    for p in passages:
-        by_doc.setdefault(p.doc_id, []).append(p.ordinal)
-    clf = TextClassifier(embedder)
-    for i, batch in enumerate(_batches(todo, 256)):
-        spans: dict[str, list[tuple[int, int]]] = {}
-        vecs: dict[str, np.ndarray] = {}
-        for doc, _ in batch:
-            ords = by_doc.get(doc.doc_id, [])
-            all_cands = candidate_spans(doc)
-            seen_text = Counter(" ".join(doc.text[s:e].split()).lower() for s, e in all_cands)
-            # Lines repeated in a document (running headers, footers) are no summary.
-            cands = [(s, e) for s, e in all_cands
-                     if seen_text[" ".join(doc.text[s:e].split()).lower()] == 1
-                     and any(passages[o].start <= s < passages[o].end for o in ords)][:60]
-            rows = [next(o for o in ords if passages[o].start <= s < passages[o].end)
-                    for s, _ in cands]
-            spans[doc.doc_id] = cands
-            vecs[doc.doc_id] = vectors[rows] if rows else np.zeros((0, vectors.shape[1]), np.float32)
-        table = SentenceTable(spans=spans, vectors=vecs)
-        plain = [d for d, _ in batch]
-        summaries = summarise_documents(plain, sentences=table)
-        if options.summary_backend is not None:
-            summaries.update(_llm_summaries(plain, options.summary_backend, summaries))
-        classes = classify_documents(plain, embedder, sentences=table, classifier=clf)
-        for doc, origin in batch:
-            meta = dict(doc.metadata)
-            summ = summaries.get(doc.doc_id)
-            if summ is not None:
-                meta.update(summary=summ.text, summary_spans=[list(x) for x in summ.spans],
-                            summary_method=summ.method)
-            c = classes.get(doc.doc_id)
-            if c is not None:
-                if meta.get("evidence_type"):  # the record's own label wins
-                    meta.setdefault("evidence_source", "record")
-                else:
-                    meta.update(evidence_type=c.evidence_type, evidence_source=c.source,
-                                evidence_confidence=round(float(c.confidence), 4))
-                meta.setdefault("topic", c.topic)
-            out.append((replace(doc, metadata=meta), origin))
-        progress("enrich", min((i + 1) * 256, len(todo)), len(todo))
-    order = {d.doc_id: i for i, (d, _) in enumerate(docs)}
-    out.sort(key=lambda pair: order[pair[0].doc_id])
-    return out, len(kept)
 
 
 def _embed(passages: list[Passage], embedder: Any, previous: Version | None,
@@ -428,7 +258,7 @@ def _extract_and_graph(passages: list[Passage], options: BuildOptions, previous:
     todo = [p for p in passages if p.passage_id not in done]
     if todo:
         vocab = Vocabulary.from_entities(entities)
-        for i, batch in enumerate(_batches(todo, 256)):
+        for i, batch in enumerate(batches(todo, 256)):
             m, e = stages.extract_batch(batch, vocab)
             mentions.extend(m)
             lit_edges.extend(e)
@@ -437,17 +267,3 @@ def _extract_and_graph(passages: list[Passage], options: BuildOptions, previous:
     graph = KnowledgeGraph.build(entities, list(curated_edges) + lit_edges)
     n_entities, n_edges = graph.counts()
     return graph, mentions, n_entities, n_edges, fingerprint, len(done)
-
-
-def _tool_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("medkb", "sentence-transformers", "transformers", "torch", "faiss-cpu",
-                "networkx", "langchain-text-splitters", "pymupdf", "bm25s", "PyStemmer",
-                "pyahocorasick", "lxml"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    return out

@@ -1,0 +1,134 @@
+"""Document enrichment: summary, evidence type and clinical topic in each document's metadata.
+
+Sentences are scored with the vectors of the passages that hold them (already computed by the
+build), so enrichment costs no second embedding pass. Unchanged documents keep their previous
+enrichment when the fingerprint (ingest.fingerprints) matches.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import numpy as np
+
+from ingest.engines import batches
+from ingest.options import BuildOptions, Progress
+from kb.records import Document, Passage
+from kb.store import Version
+
+log = logging.getLogger(__name__)
+
+
+# The metadata keys enrichment adds to a document (everything else came from its reader).
+ENRICH_KEYS = ("summary", "summary_spans", "summary_method", "evidence_type", "evidence_source",
+               "evidence_confidence", "topic")
+
+
+def llm_summaries(docs: list[Document], backend: Any, fallback: dict[str, Any]) -> dict[str, Any]:
+    """Abstractive summaries; a document whose generation fails keeps its extractive one."""
+    from ingest.summarise import llm_summary
+
+    out = {}
+    for doc in docs:
+        try:
+            out[doc.doc_id] = llm_summary(doc, backend)
+        except Exception as exc:  # a failing backend costs the summary, never the build
+            log.warning("LLM summary of %s failed, keeping the extractive one: %s", doc.source, exc)
+            if doc.doc_id in fallback:
+                out[doc.doc_id] = fallback[doc.doc_id]
+    return out
+
+
+def kept_enrichment(docs: list[tuple[Document, str]], previous: Version | None,
+                     fingerprint: str | None) -> dict[str, dict[str, Any]]:
+    """Enrichment of documents unchanged since the previous version (same text and reader
+    metadata, same enrichment code and embedder): it is deterministic per document."""
+    if previous is None or fingerprint is None or previous.manifest.get("enrichment") != fingerprint:
+        return {}
+    old = previous.doc_meta(d.doc_id for d, _ in docs)
+    kept: dict[str, dict[str, Any]] = {}
+    for doc, _ in docs:
+        meta = old.get(doc.doc_id, {}).get("metadata")
+        if meta is None:
+            continue
+        reader_meta = {k: v for k, v in meta.items() if k not in ENRICH_KEYS}
+        current = json.loads(json.dumps(doc.metadata, sort_keys=True, default=str))
+        if reader_meta == current:
+            kept[doc.doc_id] = {k: meta[k] for k in ENRICH_KEYS if k in meta}
+    return kept
+
+
+def enrich(docs: list[tuple[Document, str]], passages: list[Passage], vectors: np.ndarray,
+            embedder: Any, options: BuildOptions, progress: Progress,
+            previous: Version | None = None, fingerprint: str | None = None
+            ) -> tuple[list[tuple[Document, str]], int]:
+    """Summary, evidence type and clinical topic per document, kept in its metadata.
+
+    Sentences are scored with the vectors of the passages that hold them (already computed),
+    so enrichment costs no second embedding pass over the corpus. Unchanged documents keep
+    their previous enrichment.
+    """
+    if not options.enrich or not docs:
+        return docs, 0
+    from collections import Counter
+    from dataclasses import replace
+
+    from ingest.classify import TextClassifier, classify_documents
+    from ingest.summarise import SentenceTable, candidate_spans, summarise_documents
+
+    kept = {} if options.summary_backend is not None else kept_enrichment(docs, previous, fingerprint)
+    out: list[tuple[Document, str]] = []
+    todo: list[tuple[Document, str]] = []
+    for doc, origin in docs:
+        if doc.doc_id in kept:
+            out.append((replace(doc, metadata={**doc.metadata, **kept[doc.doc_id]}), origin))
+        else:
+            todo.append((doc, origin))
+    if not todo:
+        return out, len(kept)
+    by_doc: dict[str, list[int]] = {}
+    for p in passages:
+        by_doc.setdefault(p.doc_id, []).append(p.ordinal)
+    clf = TextClassifier(embedder)
+    for i, batch in enumerate(batches(todo, 256)):
+        spans: dict[str, list[tuple[int, int]]] = {}
+        vecs: dict[str, np.ndarray] = {}
+        for doc, _ in batch:
+            ords = by_doc.get(doc.doc_id, [])
+            all_cands = candidate_spans(doc)
+            seen_text = Counter(" ".join(doc.text[s:e].split()).lower() for s, e in all_cands)
+            # Lines repeated in a document (running headers, footers) are no summary.
+            cands = [(s, e) for s, e in all_cands
+                     if seen_text[" ".join(doc.text[s:e].split()).lower()] == 1
+                     and any(passages[o].start <= s < passages[o].end for o in ords)][:60]
+            rows = [next(o for o in ords if passages[o].start <= s < passages[o].end)
+                    for s, _ in cands]
+            spans[doc.doc_id] = cands
+            vecs[doc.doc_id] = vectors[rows] if rows else np.zeros((0, vectors.shape[1]), np.float32)
+        table = SentenceTable(spans=spans, vectors=vecs)
+        plain = [d for d, _ in batch]
+        summaries = summarise_documents(plain, sentences=table)
+        if options.summary_backend is not None:
+            summaries.update(llm_summaries(plain, options.summary_backend, summaries))
+        classes = classify_documents(plain, embedder, sentences=table, classifier=clf)
+        for doc, origin in batch:
+            meta = dict(doc.metadata)
+            summ = summaries.get(doc.doc_id)
+            if summ is not None:
+                meta.update(summary=summ.text, summary_spans=[list(x) for x in summ.spans],
+                            summary_method=summ.method)
+            c = classes.get(doc.doc_id)
+            if c is not None:
+                if meta.get("evidence_type"):  # the record's own label wins
+                    meta.setdefault("evidence_source", "record")
+                else:
+                    meta.update(evidence_type=c.evidence_type, evidence_source=c.source,
+                                evidence_confidence=round(float(c.confidence), 4))
+                meta.setdefault("topic", c.topic)
+            out.append((replace(doc, metadata=meta), origin))
+        progress("enrich", min((i + 1) * 256, len(todo)), len(todo))
+    order = {d.doc_id: i for i, (d, _) in enumerate(docs)}
+    out.sort(key=lambda pair: order[pair[0].doc_id])
+    return out, len(kept)
