@@ -3,6 +3,8 @@
 It lives beside the versions (DIR/ledger.sqlite) and survives rebuilds, so any past answer can
 be audited against the exact KB version it used. A head file (DIR/ledger.head, written
 atomically) holds the count and last hash, so deleting the newest records is detected too.
+Side tables (kb.ledger_index) index the records by passage, document and entity, outside the
+chain, for the impact of a KB change.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from kb import ledger_index
 from kb.errors import KBError
 from kb.faults import checkpoint
 from kb.fsutil import atomic_write
@@ -53,6 +56,7 @@ class Ledger:
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=FULL")
         con.executescript(_SCHEMA)
+        con.executescript(ledger_index.SCHEMA)
         return con
 
     def append(self, record: dict[str, Any], *, kind: str = "ask") -> str:
@@ -69,6 +73,7 @@ class Ledger:
             gen_id = digest[:16]
             con.execute("INSERT INTO generations VALUES (?,?,?,?,?,?,?,?)",
                         (seq, gen_id, created, kind, record.get("kb_version"), prev, digest, body))
+            ledger_index.add(con, seq, record)
             con.execute("COMMIT")
         except BaseException:
             if con.in_transaction:
@@ -100,6 +105,20 @@ class Ledger:
             raise KBError(f"{gen_id!r} is ambiguous: {', '.join(r[0] for r in rows)}")
         gid, created, kind, body = rows[0]
         return {"id": gid, "created_at": created, "kind": kind, **json.loads(body)}
+
+    def index(self) -> sqlite3.Connection:
+        """A connection with the side index brought up to date (the caller closes it)."""
+        con = self._connect()
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            ledger_index.catch_up(con)
+            con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            con.close()
+            raise
+        return con
 
     def verify(self) -> dict[str, Any]:
         """Recompute the chain: any edited, reordered or deleted record breaks it."""

@@ -2,6 +2,8 @@
 
 Abstract and body sections keep their titles (nested ones as "Parent / Child"); figure and
 table captions become sections of their own; references and other back matter are dropped.
+`related-article` links (a retraction notice's retracted article, a paper's retraction or
+correction) go into metadata, where ingest.retractions reads them with `article_type`.
 """
 
 from __future__ import annotations
@@ -177,6 +179,9 @@ def _document(article: etree._Element, path: Path, ordinal: int | None) -> Docum
         "article_type": article.get("article-type"),
         "keywords": [_text(k) for k in (meta.findall("kwd-group/kwd") if meta is not None else [])],
     }
+    related = _related(article)
+    if related:
+        metadata["related"] = related
     return make_document(
         source=str(path) if ordinal is None else f"{path}#{external_id or ordinal}",
         format=FORMAT,
@@ -186,3 +191,30 @@ def _document(article: etree._Element, path: Path, ordinal: int | None) -> Docum
         year=_year(meta),
         metadata=metadata,
     )
+
+
+_XLINK = "{http://www.w3.org/1999/xlink}href"
+
+
+def _related(article: etree._Element) -> list[dict[str, str]]:
+    """[{type, pmid | doi | pmcid, ref?}] for each <related-article> of the front matter or body."""
+    out = []
+    for scope in (article.find("front"), article.find("body")):
+        if scope is None:
+            continue
+        for el in scope.iter("related-article"):
+            link = {"type": el.get("related-article-type") or ""}
+            kind = (el.get("ext-link-type") or "").lower()
+            href = (el.get(_XLINK) or "").strip()
+            if kind in ("pubmed", "pmid") and href:
+                link["pmid"] = href
+            elif kind in ("pmc", "pmcid") and href:
+                link["pmcid"] = href if href.upper().startswith("PMC") else f"PMC{href}"
+            elif href and (kind == "doi" or "10." in href[:24]):
+                link["doi"] = href.split("doi.org/")[-1].removeprefix("doi:")
+            elif href:
+                link["href"] = href
+            if ref := _text(el):
+                link["ref"] = ref
+            out.append(link)
+    return out

@@ -1,7 +1,9 @@
 """PubMed `PubmedArticleSet` XML: one Document per article, keyed by PMID.
 
 Structured abstracts keep their labelled parts (BACKGROUND, METHODS, ...) as sections; MeSH
-headings and publication types go into metadata, where the classifier reads them.
+headings and publication types go into metadata, where the classifier reads them; the
+retraction, expression-of-concern and erratum links (`CommentsCorrections`) go there too, where
+ingest.retractions reads them.
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ def _document(article: etree._Element, path: Path, ordinal: int) -> Document:
     pmc = _text(article.find("PubmedData/ArticleIdList/ArticleId[@IdType='pmc']"))
     if pmc:
         metadata["pmcid"] = pmc
+    related = _related(citation)
+    if related:
+        metadata["related"] = related
 
     return make_document(
         source=f"{path}#{pmid or ordinal}",
@@ -101,3 +106,27 @@ def _mesh(citation: etree._Element) -> tuple[list[str], list[str]]:
         if "Y" in flags:
             major.append(name)
     return names, major
+
+
+# CommentsCorrections RefTypes that say a record was retracted, corrected or put under concern
+# (on the paper: ...In) or that it is such a notice (...Of / ...For).
+RELATED_TYPES = frozenset({
+    "RetractionIn", "RetractionOf", "PartialRetractionIn", "PartialRetractionOf",
+    "ExpressionOfConcernIn", "ExpressionOfConcernFor", "ErratumIn", "ErratumFor",
+})
+
+
+def _related(citation: etree._Element) -> list[dict[str, str]]:
+    """[{type, pmid?, ref?}] for the retraction-related CommentsCorrections links."""
+    out = []
+    for cc in citation.findall("CommentsCorrectionsList/CommentsCorrections"):
+        kind = cc.get("RefType") or ""
+        if kind not in RELATED_TYPES:
+            continue
+        link = {"type": kind}
+        if pmid := _text(cc.find("PMID")):
+            link["pmid"] = pmid
+        if ref := _text(cc.find("RefSource")):
+            link["ref"] = ref
+        out.append(link)
+    return out
