@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,9 @@ from kb.fsutil import atomic_write
 from kb.store import now_iso
 
 GENESIS = "0" * 64
+# One append at a time per process: the head file is written after the commit (and its temp
+# name is per process), so two threads appending together could leave it behind or collide.
+_APPEND_LOCK = threading.Lock()
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS generations (
@@ -61,29 +65,30 @@ class Ledger:
 
     def append(self, record: dict[str, Any], *, kind: str = "ask") -> str:
         """Store a record; returns its generation id."""
-        con = self._connect()
-        try:
-            con.execute("BEGIN IMMEDIATE")
-            last = con.execute("SELECT seq, hash FROM generations ORDER BY seq DESC LIMIT 1").fetchone()
-            seq = (last[0] + 1) if last else 1
-            prev = last[1] if last else GENESIS
-            created = now_iso()
-            body = canonical({**record, "kind": kind})  # inside the hash, like the rest
-            digest = chain_hash(prev, seq, created, body)
-            gen_id = digest[:16]
-            con.execute("INSERT INTO generations VALUES (?,?,?,?,?,?,?,?)",
-                        (seq, gen_id, created, kind, record.get("kb_version"), prev, digest, body))
-            ledger_index.add(con, seq, record)
-            con.execute("COMMIT")
-        except BaseException:
-            if con.in_transaction:
-                con.execute("ROLLBACK")
-            raise
-        finally:
-            con.close()
-        checkpoint("ledger-before-head")
-        atomic_write(self.head_path, json.dumps({"count": seq, "hash": digest}))
-        return gen_id
+        with _APPEND_LOCK:
+            con = self._connect()
+            try:
+                con.execute("BEGIN IMMEDIATE")
+                last = con.execute("SELECT seq, hash FROM generations ORDER BY seq DESC LIMIT 1").fetchone()
+                seq = (last[0] + 1) if last else 1
+                prev = last[1] if last else GENESIS
+                created = now_iso()
+                body = canonical({**record, "kind": kind})  # inside the hash, like the rest
+                digest = chain_hash(prev, seq, created, body)
+                gen_id = digest[:16]
+                con.execute("INSERT INTO generations VALUES (?,?,?,?,?,?,?,?)",
+                            (seq, gen_id, created, kind, record.get("kb_version"), prev, digest, body))
+                ledger_index.add(con, seq, record)
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
+            finally:
+                con.close()
+            checkpoint("ledger-before-head")
+            atomic_write(self.head_path, json.dumps({"count": seq, "hash": digest}))
+            return gen_id
 
     def get(self, gen_id: str) -> dict[str, Any]:
         """A record by id, unique id prefix, or `latest`."""
