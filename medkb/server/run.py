@@ -1,0 +1,36 @@
+"""Start the server: check the bind, warm the models, then hand the app to uvicorn."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from medkb.server.config import ServerConfig, check_bind
+
+
+def serve(kb: Any, config: ServerConfig, *, say: Any = None) -> None:
+    """Blocks until interrupted. Refuses (MedKBError) to bind beyond loopback without a key."""
+    import uvicorn
+
+    from medkb.server.app import create_app
+
+    say = say or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    check_bind(config)
+    if config.warm:
+        started = time.perf_counter()
+        kb.warm()
+        try:
+            kb.diagnose("fever and cough")  # loads the differential's tables too
+        except Exception:  # noqa: BLE001 - a build without the differential still serves
+            pass
+        say(f"medkb: KB {kb.store.current_name()} loaded in "
+            f"{time.perf_counter() - started:.1f} s")
+    app = create_app(kb, config)
+    shown = "[::1]" if config.host == "::1" else config.host
+    say(f"medkb: serving on http://{shown}:{config.port}/ (API docs at /docs)"
+        + ("; API key required" if config.api_key else ""))
+    uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
+                                  access_log=False, timeout_graceful_shutdown=10,
+                                  h11_max_incomplete_event_size=64 * 1024)).run()
+
