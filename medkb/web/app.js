@@ -53,10 +53,12 @@ async function openCitation(cit, version) {
   const panel = $("#source");
   const text = clear($("#source-text"));
   $("#source-title").textContent = cit.title || cit.source || "Source";
-  const meta = [cit.external_id, cit.page ? `page ${cit.page}` : null, cit.source]
+  const where = cit.source ? String(cit.source).split("/").pop() : null;
+  const meta = [cit.external_id, cit.page ? `page ${cit.page}` : null, where]
     .filter(Boolean).join(" · ");
   $("#source-meta").textContent = meta;
   panel.hidden = false;
+  document.body.classList.add("source-open");
   panel.dataset.key = cit.key;
   if (cit.kind === "graph" || !cit.passage_id) {
     append(text, [h("p", {}, "A fact of the knowledge graph: "), h("mark", { class: "cited" }, cit.text || cit.source || "")]);
@@ -95,6 +97,7 @@ function show(view) {
 }
 
 function route() {
+  closeSource();
   const [view, arg] = location.hash.replace(/^#/, "").split("/", 2);
   const name = VIEWS.includes(view) ? view : "ask";
   show(name);
@@ -147,8 +150,12 @@ onSubmit("#audit-form", (btn) => {
   if (location.hash === target) doAudit(btn); else location.hash = target;
 });
 
-$("#source-close").addEventListener("click", () => { $("#source").hidden = true; });
-document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") $("#source").hidden = true; });
+function closeSource() {
+  $("#source").hidden = true;
+  document.body.classList.remove("source-open");
+}
+$("#source-close").addEventListener("click", closeSource);
+document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") closeSource(); });
 $("#key-save").addEventListener("click", () => {
   apiKey = $("#api-key").value.trim();
   sessionStorage.setItem("medkb-key", apiKey);

@@ -18,13 +18,36 @@ function short(text, n) {
   return text.length > n ? text.slice(0, n - 1) + "…" : text;
 }
 
+const PALETTE = ["#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#bf3989", "#0a7ea4",
+  "#e16f24", "#4d2d00", "#57ab5a", "#f0b429",
+  "#6e7781"];
+
+// Up to MAX_NEIGHBOURS edges, taken in turn from each relation so rare ones are not crowded out.
+function pick(edges) {
+  const groups = new Map();
+  for (const e of edges) {
+    const key = `${e.relation}:${e.direction}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(e);
+  }
+  const lists = [...groups.values()];
+  const chosen = [];
+  for (let i = 0; chosen.length < MAX_NEIGHBOURS && lists.some((l) => l.length > i); i++) {
+    for (const l of lists) if (l[i] && chosen.length < MAX_NEIGHBOURS) chosen.push(l[i]);
+  }
+  const order = [...groups.keys()];
+  return chosen.sort((a, b) => order.indexOf(`${a.relation}:${a.direction}`) -
+    order.indexOf(`${b.relation}:${b.direction}`));
+}
+
 export function renderGraph(doc, onNode) {
   const entity = doc.entity;
-  const edges = (doc.edges || []).slice().sort((a, b) =>
-    (a.relation + a.direction).localeCompare(b.relation + b.direction));
-  const shown = edges.slice(0, MAX_NEIGHBOURS);
-  const size = 520, mid = size / 2, radius = 190;
-  const svg = s("svg", { viewBox: `0 0 ${size} ${size}`, class: "graph-svg", role: "img",
+  const edges = doc.edges || [];
+  const shown = pick(edges);
+  const relations = [...new Set(shown.map((e) => e.relation))];
+  const colour = (rel) => PALETTE[relations.indexOf(rel) % PALETTE.length];
+  const width = 760, height = 540, cx = width / 2, cy = height / 2, radius = 210;
+  const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, class: "graph-svg", role: "img",
     "aria-label": `Graph neighbourhood of ${entity.name}` });
 
   const edgeLayer = s("g", { class: "edges" });
@@ -33,17 +56,14 @@ export function renderGraph(doc, onNode) {
 
   shown.forEach((e, i) => {
     const angle = (2 * Math.PI * i) / Math.max(shown.length, 1) - Math.PI / 2;
-    const x = mid + radius * Math.cos(angle), y = mid + radius * Math.sin(angle);
+    const x = cx + radius * Math.cos(angle), y = cy + radius * Math.sin(angle);
     const evidence = (e.evidence || []).map(evidenceLine).slice(0, 6).join("\n") || "no evidence listed";
     const arrow = e.direction === "out" ? `${entity.name} ${e.relation} ${e.other.name}`
       : `${e.other.name} ${e.relation} ${entity.name}`;
-    const line = s("line", { x1: mid, y1: mid, x2: x, y2: y, class: `edge ${e.relation}` });
+    const line = s("line", { x1: cx, y1: cy, x2: x, y2: y, class: "edge", stroke: colour(e.relation),
+      "data-relation": e.relation });
     line.append(s("title", {}, `${arrow}\n${evidence}`));
     edgeLayer.append(line);
-
-    const label = s("text", { x: (mid + x) / 2, y: (mid + y) / 2 - 3, class: "edge-label" },
-      short(e.relation, 18));
-    edgeLayer.append(label);
 
     const node = s("g", { class: `node ${TYPE_CLASS[e.other.type] || "other"}`, tabindex: 0,
       "data-id": e.other.id });
@@ -52,16 +72,18 @@ export function renderGraph(doc, onNode) {
     const anchor = Math.cos(angle) > 0.2 ? "start" : Math.cos(angle) < -0.2 ? "end" : "middle";
     const dx = anchor === "start" ? 13 : anchor === "end" ? -13 : 0;
     const dy = anchor === "middle" ? (Math.sin(angle) > 0 ? 22 : -14) : 4;
-    node.append(s("text", { x: x + dx, y: y + dy, "text-anchor": anchor }, short(e.other.name, 22)));
+    node.append(s("text", { x: x + dx, y: y + dy, "text-anchor": anchor }, short(e.other.name, 24)));
     node.addEventListener("click", () => onNode(e.other.id));
     node.addEventListener("keydown", (ev) => { if (ev.key === "Enter") onNode(e.other.id); });
     nodeLayer.append(node);
   });
+  const legend = h("div", { class: "legend" }, relations.map((rel) => h("span", { class: "legend-item" },
+    h("i", { style: `background:${colour(rel)}` }), `${rel} (${edges.filter((e) => e.relation === rel).length})`)));
 
   const centre = s("g", { class: `node centre ${TYPE_CLASS[entity.type] || "other"}` });
   centre.append(s("title", {}, `${entity.name} (${entity.type}, ${entity.id})`));
-  centre.append(s("circle", { cx: mid, cy: mid, r: 16 }));
-  centre.append(s("text", { x: mid, y: mid + 34, "text-anchor": "middle", class: "centre-label" },
+  centre.append(s("circle", { cx, cy, r: 16 }));
+  centre.append(s("text", { x: cx, y: cy + 34, "text-anchor": "middle", class: "centre-label" },
     short(entity.name, 30)));
   nodeLayer.append(centre);
 
@@ -79,5 +101,6 @@ export function renderGraph(doc, onNode) {
       ? h("p", { class: "muted small" }, `Showing ${shown.length} of ${edges.length} relations; hover for evidence, click a node to move there.`)
       : h("p", { class: "muted small" }, "Hover an edge or node for its evidence; click a node to move there."),
     h("div", { class: "graph-wrap" }, svg),
+    legend,
     table);
 }

@@ -46,7 +46,12 @@ export function renderAnswer(doc, { openCitation, auditLink }) {
     renderSources(doc.citations || [], openCitation, doc.kb_version));
 }
 
-export function renderSources(citations, openCitation, version) {
+export function renderSources(all, openCitation, version) {
+  const seen = new Set();
+  const citations = all.filter((c) => {
+    const key = `${c.key}|${c.passage_id}|${c.start}|${c.source}`;
+    return seen.has(key) ? false : seen.add(key);
+  });
   if (!citations.length) return null;
   return h("details", { class: "sources", open: true },
     h("summary", {}, `Sources (${citations.length})`),
@@ -103,7 +108,18 @@ function treatment(t) {
     h("strong", {}, t.drug), t.for ? h("span", { class: "muted" }, ` for ${t.for}`) : null,
     t.status === "avoid" ? [" ", badge("fail", "avoid")] : null,
     (t.reasons || []).length ? h("div", { class: "small" }, t.reasons.join("; ")) : null,
-    evidenceList(t.evidence, 3));
+    (t.evidence || []).length ? h("div", { class: "muted treat-ev" }, evidenceSources(t.evidence)) : null);
+}
+
+// Where the evidence comes from, in a few words: "Hetionet CtD; passage [1]".
+function evidenceSources(items) {
+  const seen = [];
+  for (const ev of items) {
+    const label = typeof ev !== "object" || ev === null ? String(ev)
+      : ev.passage_id ? `passage [${ev.key ?? "?"}]` : (ev.note || ev.source || "").split(";")[0];
+    if (label && !seen.includes(label)) seen.push(label);
+  }
+  return seen.join("; ");
 }
 
 const VERDICT = { avoid: "fail", caution: "warn", no_known_issue: "pass" };
