@@ -9,5 +9,16 @@ PY=${PYTHON:-python3}
 . .venv/bin/activate
 pip install -q --upgrade pip >/dev/null
 pip install -q -e '.[dev]'
+# The browser test drives the OS's Chromium through Playwright (Playwright's own browser
+# download is not reachable); install it once, as root, when it is missing.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "scripts/test.sh: installing chromium for the browser test" >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "scripts/test.sh: no chromium; the browser test will be skipped (apt-get install chromium)" >&2
+  fi
+fi
 medkb models pull
 python -m pytest "$@"
