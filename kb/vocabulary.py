@@ -3,7 +3,7 @@
 One Aho-Corasick automaton (pyahocorasick) over case-folded names and their variants
 (plurals, possessives, British spellings, common abbreviations) finds every candidate in one
 pass; candidates must sit on word boundaries, and the longest wins where they overlap.
-Mentions are flagged negated or hedged NegEx-style, within their sentence.
+Mentions are flagged negated or hedged NegEx-style, within their sentence (kb.negation).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import ahocorasick
 
 from kb.errors import KBError
 from kb.graph import name_rank, normalise_name
+from kb.negation import assertion
 from kb.records import Entity
 from kb.sentences import sentence_spans
 
@@ -121,41 +122,7 @@ def fold(text: str) -> str:
     return low.translate(_FOLD_TABLE)
 
 
-# --- negation and hedging (NegEx-style, within the sentence) --------------------------------
-
 _ABBR_DEF = re.compile(r"\(\s*([A-Za-z][A-Za-z0-9\-]{1,9}?)s?\s*\)")
-_WINDOW = 6  # words between a cue and the mention it scopes over
-_NEG_PRE = re.compile(
-    r"\b(no evidence of|no signs? of|no history of|negative for|absence of|free of|"
-    r"ruled out|rules out|without|denies|denied|deny|denying|never|neither|nor|"
-    r"cannot|no|not)\b")
-_NEG_PSEUDO = re.compile(
-    r"(no (significant |statistically significant )?(increase|change|difference|association|"
-    r"correlation|relationship|effect|further|longer|doubt)|not only|not necessarily|"
-    r"not certain|not significantly|without (any )?(difficulty|further)|no matter)\b")
-_NEG_POST = re.compile(
-    r"^[^.;:]{0,40}?\b(was|were|is|are|has been|have been|being)\s+(ruled out|excluded|absent|"
-    r"not (present|seen|found|detected|observed))\b")
-_HEDGE_PRE = re.compile(
-    r"\b(may|might|could|possible|possibly|probable|probably|suspected|suspect|suspicion of|"
-    r"suggests?|suggesting|suggestive of|likely|unlikely|questionable|rule out|whether|"
-    r"potential|potentially|presumed|perhaps)\b")
-_HEDGE_POST = re.compile(
-    r"^[^.;:]{0,40}?\b(cannot be (excluded|ruled out)|is (possible|suspected|likely|unlikely)|"
-    r"was (suspected|considered)|(is|was|were) not excluded)\b")
-_TERMINATOR = re.compile(
-    r"\b(but|however|although|though|except|apart from|aside from|which|who|whereas|yet|"
-    r"because|due to|secondary to|nevertheless)\b|[;:]")
-
-
-def _scoped(prefix: str, cue: re.Pattern[str], pseudo: re.Pattern[str] | None) -> bool:
-    """Whether the last cue in `prefix` reaches the end of it (the mention)."""
-    for m in reversed(list(cue.finditer(prefix))):
-        if pseudo is not None and pseudo.match(prefix, m.start()):
-            continue
-        gap = prefix[m.end():]
-        return not _TERMINATOR.search(gap) and len(gap.split()) <= _WINDOW
-    return False
 
 
 # --- the vocabulary -------------------------------------------------------------------------
@@ -288,9 +255,7 @@ class Vocabulary:
         for start, end, cand in chosen:
             i = max(0, bisect.bisect_right(starts, start) - 1)
             s_start, s_end = spans[i] if spans else (0, n)
-            prefix, suffix = folded[s_start:start], folded[end:max(end, s_end)]
-            negated = _scoped(prefix, _NEG_PRE, _NEG_PSEUDO) or bool(_NEG_POST.match(suffix))
-            hedged = _scoped(prefix, _HEDGE_PRE, None) or bool(_HEDGE_POST.match(suffix))
+            negated, hedged = assertion(folded, start, end, s_start, s_end)
             ent = self._entities[cand.entity_id]
             mentions.append(Mention(ent.id, ent.type, start, end, text[start:end], negated, hedged))
         return mentions

@@ -74,7 +74,7 @@ def derived_conditions(text: str, derive: Callable[[str, int, int, str, bool], M
     out: list[Mention] = []
 
     def add(name: str, m: re.Match[str], cue: str) -> None:
-        d = derive(name, m.start(), m.end(), cue, negated_before(text, m.start()))
+        d = derive(name, m.start(), m.end(), cue, negated_before(text, m.start(), m.end()))
         if d is not None:
             out.append(d)
 
@@ -95,7 +95,7 @@ def derived_conditions(text: str, derive: Callable[[str, int, int, str, bool], M
         child = True
         add("children under 12 years", cm, cm.group(0))
     teen = teen or bool(_TEEN.search(text))
-    if (child or teen) and (vm := _VIRAL.search(text)) and not negated_before(text, vm.start()):
+    if (child or teen) and (vm := _VIRAL.search(text)) and not negated_before(text, vm.start(), vm.end()):
         add("Reye syndrome", vm, f"{'child' if child else 'teenager'} with {vm.group(0)}: risk of Reye syndrome")
     for m in _PREGNANT.finditer(text):
         add("pregnancy", m, m.group(0))

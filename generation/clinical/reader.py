@@ -83,7 +83,7 @@ class ClinicalReader:
                 # Where the vocabulary names the same words ("angina": a symptom), the alias
                 # adds what they imply for the patient (coronary artery disease) beside it.
                 found.append(Mention(eid, ent.type, m.start(), m.end(), m.group(0),
-                                      negated_before(text, m.start()), derived=same is not None,
+                                      negated_before(text, m.start(), m.end()), derived=same is not None,
                                       extra={"beside": True} if same is not None else {}))
         found.sort(key=lambda m: (m.start - m.end, m.start))
         taken = bytearray(len(text) + 1)
@@ -161,8 +161,6 @@ class ClinicalReader:
                 else:
                     asked.append(self._item(m.shifted(s0), "asked", si, cue))
             for m in [m for m in ments if m.type in PATIENT_TYPES] + derived:
-                if m.negated and not m.derived and not negated_before(sent, m.start, ments):
-                    m.negated = False  # the vocabulary's negation window reached past a verb
                 if m.id == pregnancy_id(self.graph) and (no_pregnancy or is_pregnancy_test(sent, m)):
                     m.negated = True
                 if m.id in self._current_only() and PAST_STATE.search(sent[max(0, m.start - 40):m.start]):

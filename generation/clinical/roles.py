@@ -12,6 +12,9 @@ from collections.abc import Sequence
 
 from generation.clinical.lexicon import compile_cue, cue
 from generation.clinical.records import Mention
+from kb.negation import assertion
+from kb.sentences import sentence_spans
+from kb.vocabulary import fold
 
 PAST_STATE = re.compile(r"\b(?:history of|hx of|h/o|previous|prior|past|remote|old|resolved|healed)\s+"
                          r"(?:(?:an?|the|his|her|upper|lower|major|minor|\w+al)\s+){0,2}$", re.I)
@@ -34,8 +37,6 @@ _FILLER = re.compile(r"\b(?:a|an|the|his|her|their|its|this|that|some|any|low|hi
                      r"short[- ]acting|long[- ]acting|a course of|course|course of|agent|drug|medication|"
                      r"therapy|tablet|tablets|and|or|nor|plus|,|/)\b", re.I)
 
-_NEG = re.compile(r"\b(?:no|not|non|without|denies|denied|negative for|never|free of|ruled out|absence of|"
-                  r"isn't|is not|nor)\b", re.I)
 YES_ANSWER = re.compile(r"^\s*(?:yes|yeah|sure|absolutely|certainly|it is safe|that is (?:fine|safe|appropriate)|"
                   r"go ahead)\b", re.I)
 NO_ANSWER = re.compile(r"^\s*(?:no|not safe|it is not safe|avoid|don't|do not|never)\b", re.I)
@@ -55,20 +56,14 @@ _POST = {name: re.compile(r"^\W*(?:\w+\W+){0,5}?(?:" + p + r")(?!\w)", re.I) for
 NARROW = frozenset({"avoid_narrow", "mention", "past"})  # cues that reach only the next noun phrase
 MAX_GAP_WORDS = 4
 
-_NEG_STOP = re.compile(r"\b(?:has|have|had|is|are|was|were|presents?|presenting|reports?|complains?|takes?|"
-                       r"taking|develops?|developed|now|needs?|with|on)\b", re.I)
 
-
-def negated_before(text: str, start: int, ments: Sequence[Mention] = ()) -> bool:
-    """A negation cue within the four words before `start`, inside its clause and after any
-    verb ("without asthma has migraine": migraine is not negated). Other mentions between
-    the cue and this one are lists ("no fever or cough")."""
-    lo = max(0, start - 80)
-    prefix = _blank(text, [(m.start, m.end) for m in ments if m.end <= start], lo, start)
-    prefix = prefix[max((m.end() for m in _CLAUSE.finditer(prefix)), default=0):]
-    prefix = prefix[max((m.end() for m in _NEG_STOP.finditer(prefix)), default=0):]
-    words = prefix.split()[-4:]
-    return bool(_NEG.search(" ".join(words)))
+def negated_before(text: str, start: int, end: int | None = None) -> bool:
+    """Whether the words at text[start:end] are negated (kb.negation, the one implementation
+    ingest uses too), within their sentence."""
+    end = start if end is None else end
+    spans = sentence_spans(text) or [(0, len(text))]
+    lo, hi = next(((a, b) for a, b in spans if a <= start < b), (0, len(text)))
+    return assertion(fold(text), start, end, lo, hi)[0]
 
 
 def family_history(text: str, m: Mention, ments: Sequence[Mention]) -> bool:
