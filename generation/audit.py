@@ -28,6 +28,8 @@ def audit(gen_id: str, kb: KnowledgeBase, *, recheck: bool = True) -> dict[str, 
     changed: list[str] = []
     spans_ok = True
     for cit in record.get("citations", []):
+        if cit.get("kind") == "graph":  # a graph fact, not a passage of the KB
+            continue
         pid = cit["passage_id"]
         now = current.passage(pid)
         if now is None:
@@ -58,9 +60,19 @@ def audit(gen_id: str, kb: KnowledgeBase, *, recheck: bool = True) -> dict[str, 
             pid: (p.text if (p := original.passage(pid)) else None) for pid in missing + changed}
     if recheck:
         verification["checks"] = recheck_record(record, current)
+    verification["impact"] = _impact(kb, record, current)
     out = dict(record)
     out["verification"] = verification
     return out
+
+
+def _impact(kb: KnowledgeBase, record: dict[str, Any], current: Version) -> list[dict[str, Any]]:
+    """What changed for this generation's cited sources since it was answered: removed or
+    edited passages, documents retracted or flagged since (generation.impact)."""
+    from generation.impact import affected
+
+    found = affected(kb, current=current, generations=[record["id"]], checks=False)["affected"]
+    return found[0]["reasons"] if found else []
 
 
 _RANK = {"pass": 0, "warn": 1, "fail": 2}
@@ -102,6 +114,9 @@ def _current_claims(record: dict[str, Any], current: Version, checker: Any) -> l
         problems = []
         for key in claim.get("citations") or []:
             cit = by_key.get(key)
+            if cit and cit.get("kind") == "graph":  # a graph fact: its text is the support
+                texts[key] = cit["text"]
+                continue
             passage = current.passage(cit["passage_id"]) if cit else None
             if passage is None:
                 problems.append(f"cited passage [{key}] is no longer in the KB")

@@ -29,6 +29,10 @@ class BuildOptions:
     # Any object with generate(messages, max_new_tokens=): abstractive summaries instead of
     # extractive ones (the extractive summary stays the fallback when it fails).
     summary_backend: Any = field(default=None, compare=False)
+    retractions: tuple[Path, ...] = ()  # user retraction lists (--retractions FILE)
+    # After publishing: impact(kb, previous, version) -> the generations the change affects
+    # (generation.impact.for_build; the application layer passes it, ingest cannot import it).
+    impact: Any = field(default=None, compare=False)
 
 
 def default_graph_seeds() -> Path | None:

@@ -39,7 +39,7 @@ def build(
     update: bool = False,
 ) -> dict[str, Any]:
     """Build a new version from `sources`; returns the build report (DESIGN §1 keys)."""
-    from ingest import reuse, stages
+    from ingest import retractions, reuse, stages
     from ingest.chunking import Chunker
     from ingest.enrichment import enrich
     from ingest.readers import discover
@@ -69,6 +69,8 @@ def build(
             raise KBError(f"{kb.root} was built with embedder {previous.embedder.get('model')!r}, "
                           f"not {embedder.model_id!r}: rebuild with `medkb build`")
 
+        retraction_list = retractions.list_entries(options.retractions, previous, update)
+
         # 1. read (PDFs in one sandboxed child process for the whole build)
         files, missing = discover([Path(s) for s in sources])
         failed: list[dict[str, str]] = [{"source": s, "error": e} for s, e in missing]
@@ -88,6 +90,7 @@ def build(
             if doc.doc_id not in seen and doc.text.strip():
                 seen.add(doc.doc_id)
                 docs.append((doc, origin))
+        docs, retraction_summary = retractions.apply(docs, retraction_list)
 
         # 2. chunk (documents unchanged since the previous version keep their passages)
         kept = reuse.kept_passages(previous, docs, options, embedder)
@@ -125,7 +128,8 @@ def build(
         reused_extractions = 0
         if options.extract and options.graph_seeds is not None:
             graph, mentions, entities_n, edges_n, extraction, reused_extractions = \
-                _extract_and_graph(passages, options, previous, progress)
+                _extract_and_graph(passages, options, previous, progress,
+                                   retractions.excluded_passages(docs, passages))
         checkpoint("after-extract")
 
         # 5. write
@@ -143,6 +147,8 @@ def build(
             sparse_params = _write_sparse(passages, writer)
             if graph is not None:
                 graph.save(writer.path("graph.json"))
+            for name, data in retractions.version_files(docs, retraction_list).items():
+                writer.write_json(name, data)
             changes = reuse.delta(previous, docs)
             seconds = round(time.perf_counter() - t0, 3)
             report = {
@@ -152,7 +158,7 @@ def build(
                 "chunked_documents": len(todo),
                 "extracted": len(passages) - reused_extractions if graph is not None else 0,
                 "reused_extractions": reused_extractions,
-                "reused_enrichment": reused_enrichment,
+                "reused_enrichment": reused_enrichment, "retractions": retraction_summary,
                 **changes, "seconds": seconds,
             }
             if kb.fallback_note:
@@ -184,6 +190,8 @@ def build(
         if options.keep_versions is not None:
             report["pruned"] = kb.prune_locked(options.keep_versions)
     report = {"kb_version": version.id, **report}
+    if options.impact is not None:
+        report["affected_generations"] = options.impact(kb, previous, version)
     report["seconds"] = round(time.perf_counter() - t0, 3)
     return report
 
@@ -241,10 +249,11 @@ def _embed(passages: list[Passage], embedder: Any, previous: Version | None,
 
 
 def _extract_and_graph(passages: list[Passage], options: BuildOptions, previous: Version | None,
-                       progress: Progress) -> tuple[Any, list[tuple], int, int, str, int]:
+                       progress: Progress, retracted: set[str] | None = None
+                       ) -> tuple[Any, list[tuple], int, int, str, int]:
     """The graph, mention rows, counts, the extraction fingerprint and how many passages
-    kept the previous version's extractions."""
-    from ingest import reuse, stages
+    kept the previous version's extractions. Edges from `retracted` passages are flagged."""
+    from ingest import retractions, reuse, stages
     from ingest.curated import load_curated
     from kb.graph import KnowledgeGraph
     from kb.vocabulary import Vocabulary
@@ -264,6 +273,7 @@ def _extract_and_graph(passages: list[Passage], options: BuildOptions, previous:
             lit_edges.extend(e)
             progress("extract", min((i + 1) * 256, len(todo)), len(todo))
     mentions.sort(key=lambda row: row[0])  # stable: each passage's mentions in found order
+    lit_edges = retractions.mark_edges(lit_edges, retracted or set())
     graph = KnowledgeGraph.build(entities, list(curated_edges) + lit_edges)
     n_entities, n_edges = graph.counts()
     return graph, mentions, n_entities, n_edges, fingerprint, len(done)

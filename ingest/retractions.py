@@ -7,8 +7,8 @@ Three kinds of signal, the worst status winning per document:
 - a notice in the same KB that names the document: PubMed `RetractionOf` (or publication
   type "Retraction of Publication"), JATS `article-type="retraction"` with a `related-article`
   (`retracted-article`), and the concern / correction equivalents;
-- a user list (`--retractions FILE`, CSV or TSV with a DOI or PMID column and a reason; a
-  Retraction Watch export is read as it is: OriginalPaperDOI, OriginalPaperPubMedID,
+- a user list (`--retractions FILE`, CSV or TSV with a DOI, PMID or record id column and a
+  reason; a Retraction Watch export is read as it is: OriginalPaperDOI, OriginalPaperPubMedID,
   RetractionNature, Reason, RetractionDOI, RetractionPubMedID).
 
 The result is `metadata["retraction"]` on each flagged document (kb.retractions reads it).
@@ -74,6 +74,7 @@ class ListEntry:
     reason: str | None
     notice_id: str | None
     origin: str  # file:line
+    record_id: str | None = None  # the KB record's own id (a JSONL `id`), when no PMID/DOI
 
 
 def norm_doi(doi: str | None) -> str | None:
@@ -133,9 +134,10 @@ def own_signals(doc: Document) -> list[Signal]:
     for link in links:
         status = FORWARD.get(link.get("type", ""))
         if status:
-            ref = link.get("ref")
-            out.append(Signal(status, "record", _link_id(link), ref,
-                              reason=f"{link['type']} {ref or _link_id(link) or ''}".strip()))
+            ref, lid = link.get("ref"), _link_id(link)
+            what = re.sub(r"(?<=[a-z])(?=[A-Z])|-", " ", link["type"]).lower()
+            where = " ".join(x for x in (ref, f"({lid})" if lid else None) if x)
+            out.append(Signal(status, "record", lid, ref, reason=f"{what} {where}".strip()))
     for pt in m.get("publication_types") or []:
         if pt in RETRACTED_TYPES and not any(s.status == RETRACTED for s in out):
             out.append(Signal(RETRACTED_TYPES[pt], "record", reason=f"publication type {pt!r}"))
@@ -183,8 +185,9 @@ def read_list(path: Path | str) -> list[ListEntry]:
 
     c_pmid = col("pmid", "originalpaperpubmedid", "pubmedid")
     c_doi = col("doi", "originalpaperdoi")
-    if c_pmid is None and c_doi is None:
-        raise InputError(str(path), "the retraction list needs a DOI or PMID column (header "
+    c_id = col("id", "externalid", "recordid")
+    if c_pmid is None and c_doi is None and c_id is None:
+        raise InputError(str(path), "the retraction list needs a DOI, PMID or id column (header "
                          f"names seen: {', '.join(header)})")
     c_reason = col("reason", "reasons")
     c_status = col("status", "retractionnature", "nature")
@@ -198,8 +201,8 @@ def read_list(path: Path | str) -> list[ListEntry]:
         def get(i: int | None, row: Sequence[str] = row) -> str:
             return row[i].strip() if i is not None and i < len(row) else ""
 
-        pmid, doi = norm_pmid(get(c_pmid)), norm_doi(get(c_doi))
-        if not pmid and not doi:
+        pmid, doi, rid = norm_pmid(get(c_pmid)), norm_doi(get(c_doi)), get(c_id) or None
+        if not pmid and not doi and not rid:
             continue  # Retraction Watch rows without either id cannot match a record
         nature = get(c_status).lower()
         if nature and nature not in _NATURE:
@@ -210,25 +213,25 @@ def read_list(path: Path | str) -> list[ListEntry]:
         reason = "; ".join(p.strip().lstrip("+") for p in get(c_reason).split(";") if p.strip())
         notice = norm_pmid(get(c_notice)) or norm_doi(get(c_notice)) or norm_doi(get(c_notice_doi))
         out.append(ListEntry(pmid, doi, _NATURE.get(nature, RETRACTED), reason or None,
-                             notice, f"{path.name}:{line}"))
+                             notice, f"{path.name}:{line}", rid))
     return out
 
 
 def entry_json(e: ListEntry) -> dict[str, Any]:
     return {"pmid": e.pmid, "doi": e.doi, "status": e.status, "reason": e.reason,
-            "notice_id": e.notice_id, "origin": e.origin}
+            "notice_id": e.notice_id, "origin": e.origin, "record_id": e.record_id}
 
 
 def entry_from_json(d: dict[str, Any]) -> ListEntry:
     return ListEntry(d.get("pmid"), d.get("doi"), d.get("status") or RETRACTED, d.get("reason"),
-                     d.get("notice_id"), d.get("origin") or "")
+                     d.get("notice_id"), d.get("origin") or "", d.get("record_id"))
 
 
 def merge_lists(old: Iterable[ListEntry], new: Iterable[ListEntry]) -> list[ListEntry]:
     """Entries of a previous version kept on update; a new entry for the same paper wins."""
-    out: dict[tuple[str | None, str | None], ListEntry] = {}
+    out: dict[tuple[str | None, str | None, str | None], ListEntry] = {}
     for e in [*old, *new]:
-        out[(e.pmid, e.doi)] = e
+        out[(e.pmid, e.doi, e.record_id)] = e
     return list(out.values())
 
 
@@ -245,11 +248,13 @@ def apply(docs: list[tuple[Document, str]], entries: Sequence[ListEntry] = ()
             for target in {t for k in keys for t in by_key.get(k, ()) if t != notice.doc_id}:
                 signals[target].append(Signal(
                     status, "notice", _doc_id_label(notice), notice_doc_id=notice.doc_id,
-                    reason=f"notice in this KB: {notice.title or notice.source}"))
+                    reason=f"{status.replace('_', ' ')} notice {_doc_id_label(notice)} is in "
+                           "this KB"))
     unmatched = 0
     for e in entries:
         keys = {k for k in (f"pmid:{e.pmid}" if e.pmid else None,
-                            f"doi:{e.doi}" if e.doi else None) if k}
+                            f"doi:{e.doi}" if e.doi else None,
+                            f"id:{e.record_id}" if e.record_id else None) if k}
         targets = {t for k in keys for t in by_key.get(k, ())}
         unmatched += not targets
         for t in targets:
@@ -283,3 +288,47 @@ def _record(found: list[Signal]) -> dict[str, Any]:
         "notice_doc_id": next((s.notice_doc_id for s in same if s.notice_doc_id), None),
         "sources": sorted({s.source for s in found}, key=order.__getitem__),
     }
+
+
+# --- the build's side ---------------------------------------------------------------------
+LIST_FILE = "retraction_list.json"
+
+
+def list_entries(paths: Sequence[Path], previous: Any, update: bool) -> list[ListEntry]:
+    """The user lists given now, plus (on update) those the previous version applied: a
+    retraction does not lapse because the next update forgot the file."""
+    new = [e for p in paths for e in read_list(p)]
+    old: list[ListEntry] = []
+    if update and previous is not None:
+        f = previous.file(LIST_FILE)
+        if f.exists():
+            import json
+
+            old = [entry_from_json(d) for d in json.loads(f.read_text("utf-8")).get("entries", [])]
+    return merge_lists(old, new)
+
+
+def version_files(docs: Sequence[tuple[Document, str]], entries: Sequence[ListEntry]
+                  ) -> dict[str, Any]:
+    """The files a version keeps: flagged documents (kb.retractions.FILE) and the list."""
+    from kb.retractions import FILE
+
+    flagged = {d.doc_id: d.metadata["retraction"] for d, _ in docs if d.metadata.get("retraction")}
+    out: dict[str, Any] = {FILE: {"documents": flagged}}
+    if entries:
+        out[LIST_FILE] = {"entries": [entry_json(e) for e in entries]}
+    return out
+
+
+def excluded_passages(docs: Sequence[tuple[Document, str]], passages: Sequence[Any]) -> set[str]:
+    from kb.retractions import is_excluded
+
+    gone = {d.doc_id for d, _ in docs if is_excluded(d.metadata.get("retraction"))}
+    return {p.passage_id for p in passages if p.doc_id in gone} if gone else set()
+
+
+def mark_edges(edges: Sequence[Any], excluded: set[str]) -> list[Any]:
+    """Literature edges with `retracted` set exactly for those from excluded passages (kept
+    edges of the previous version may carry an outdated flag)."""
+    return [e if e.retracted == (e.passage_id in excluded) else
+            replace(e, retracted=e.passage_id in excluded) for e in edges]

@@ -4,8 +4,9 @@ found without reading every generation.
 Side tables in ledger.sqlite, derived from the records and outside the hash chain (the chain
 covers the `generations` table only, as before): a ledger written before the index existed
 is indexed on first use, and deleting the tables only costs re-indexing. Rows:
-- ledger_sources: (seq, role, passage_id, doc_id, text_hash) for each cited passage (role
-  `cited`, text_hash of the cited span) and each retrieved one (`retrieved`, of the passage);
+- ledger_cites: (seq, role, passage_id, doc_id, text_hash, source, external_id) for each
+  cited passage (role `cited`, text_hash of the cited span) and each retrieved one
+  (`retrieved`, text_hash of the passage);
 - ledger_entities: (seq, entity_id) for each entity a recorded check is about.
 """
 
@@ -18,13 +19,13 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS ledger_sources (
+CREATE TABLE IF NOT EXISTS ledger_cites (
     seq INTEGER NOT NULL, role TEXT NOT NULL, passage_id TEXT NOT NULL, doc_id TEXT,
-    text_hash TEXT
+    text_hash TEXT, source TEXT, external_id TEXT
 );
-CREATE INDEX IF NOT EXISTS ledger_sources_passage ON ledger_sources(passage_id);
-CREATE INDEX IF NOT EXISTS ledger_sources_doc ON ledger_sources(doc_id);
-CREATE INDEX IF NOT EXISTS ledger_sources_seq ON ledger_sources(seq);
+CREATE INDEX IF NOT EXISTS ledger_cites_passage ON ledger_cites(passage_id);
+CREATE INDEX IF NOT EXISTS ledger_cites_doc ON ledger_cites(doc_id);
+CREATE INDEX IF NOT EXISTS ledger_cites_seq ON ledger_cites(seq);
 CREATE TABLE IF NOT EXISTS ledger_entities (seq INTEGER NOT NULL, entity_id TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS ledger_entities_entity ON ledger_entities(entity_id);
 CREATE TABLE IF NOT EXISTS ledger_index_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -70,19 +71,21 @@ def rows_for(seq: int, record: dict[str, Any]) -> tuple[list[tuple], list[tuple]
         if isinstance(c, dict) and c.get("passage_id") and ("cited", c["passage_id"]) not in seen:
             seen.add(("cited", c["passage_id"]))
             sources.append((seq, "cited", c["passage_id"], c.get("doc_id"),
-                            span_hash(str(c.get("text") or ""))))
+                            span_hash(str(c.get("text") or "")), c.get("source"),
+                            c.get("external_id")))
     for r in record.get("retrieved") or []:
         if isinstance(r, dict) and r.get("passage_id") and ("retrieved", r["passage_id"]) not in seen:
             seen.add(("retrieved", r["passage_id"]))
-            sources.append((seq, "retrieved", r["passage_id"], r.get("doc_id"), r.get("text_hash")))
+            sources.append((seq, "retrieved", r["passage_id"], r.get("doc_id"), r.get("text_hash"),
+                            r.get("source"), r.get("external_id")))
     entities = [(seq, e) for e in sorted(check_entities(record.get("checks") or []))]
     return sources, entities
 
 
 def add(con: sqlite3.Connection, seq: int, record: dict[str, Any]) -> None:
     """Index one record (inside the append's transaction) if the index is up to date."""
-    state = con.execute("SELECT value FROM ledger_index_state WHERE key='seq'").fetchone()
-    if state is None or state[0] != seq - 1:
+    state = con.execute("SELECT value FROM ledger_index_state WHERE key='indexed_seq'").fetchone()
+    if (state[0] if state else 0) != seq - 1 or (state is None and seq != 1):
         return  # behind: catch_up indexes it with the rest
     _insert(con, [(seq, record)])
 
@@ -94,23 +97,22 @@ def _insert(con: sqlite3.Connection, items: list[tuple[int, dict[str, Any]]]) ->
         s, e = rows_for(seq, record)
         sources += s
         entities += e
-    con.executemany("INSERT INTO ledger_sources VALUES (?,?,?,?,?)", sources)
+    con.executemany("INSERT INTO ledger_cites VALUES (?,?,?,?,?,?,?)", sources)
     con.executemany("INSERT INTO ledger_entities VALUES (?,?)", entities)
     if items:
-        con.execute("INSERT OR REPLACE INTO ledger_index_state VALUES ('seq', ?)",
+        con.execute("INSERT OR REPLACE INTO ledger_index_state VALUES ('indexed_seq', ?)",
                     (max(s for s, _ in items),))
 
 
 def catch_up(con: sqlite3.Connection) -> int:
     """Index the records the index lacks (a ledger from before the index, or appends made
-    while it was behind); returns how many."""
-    con.executescript(SCHEMA)
-    state = con.execute("SELECT value FROM ledger_index_state WHERE key='seq'").fetchone()
+    while it was behind); returns how many. The caller holds a transaction and the schema."""
+    state = con.execute("SELECT value FROM ledger_index_state WHERE key='indexed_seq'").fetchone()
     done = state[0] if state else 0
     if state is None:
-        con.execute("DELETE FROM ledger_sources")
+        con.execute("DELETE FROM ledger_cites")
         con.execute("DELETE FROM ledger_entities")
-        con.execute("INSERT INTO ledger_index_state VALUES ('seq', 0)")
+        con.execute("INSERT INTO ledger_index_state VALUES ('indexed_seq', 0)")
     n = 0
     cur = con.execute("SELECT seq, record FROM generations WHERE seq > ? ORDER BY seq", (done,))
     while batch := cur.fetchmany(2000):

@@ -43,6 +43,8 @@ CREATE TABLE documents (
     external_id TEXT, year INTEGER, sections TEXT, pages TEXT, metadata TEXT,
     text_hash TEXT NOT NULL, origin TEXT
 );
+CREATE INDEX documents_source ON documents(source);
+CREATE INDEX documents_external_id ON documents(external_id);
 CREATE TABLE passages (
     ordinal INTEGER PRIMARY KEY, passage_id TEXT UNIQUE NOT NULL, doc_id TEXT NOT NULL,
     text TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, section TEXT,

@@ -1,0 +1,335 @@
+"""Which recorded generations a KB change affects, and why, without re-running them all.
+
+A generation is affected when a passage it cited was removed or changed, when a cited
+document has been retracted (or flagged: expression of concern, correction) since, or when its
+graph checks come out differently on the new version. The ledger's side index
+(kb.ledger_index) gives every generation's cited passages and check entities without parsing
+the records, so the source part costs a few indexed look-ups per thousand cited passages;
+checks are re-run only for generations whose check entities are mentioned by a passage that
+changed (recheck_record, once per distinct generation content).
+
+Each generation is compared from its reference point: the later of the version it was answered
+on and `since` (by default its own version). `for_build` (the build/update hook) uses the
+version the build replaced as `since`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from kb.errors import KBError
+from kb.ledger import Ledger
+from kb.retractions import of_version, rank
+from kb.store import KnowledgeBase, Version
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 900  # SQLite host parameters per IN (...)
+
+
+def version_seq(name: str | None) -> int:
+    """The sequence number of a version name (v0012-abcd1234 -> 12); -1 if unknown."""
+    try:
+        return int(str(name)[1:5])
+    except (TypeError, ValueError):
+        return -1
+
+
+class _Versions:
+    """Versions opened on demand (None for pruned ones), with their flagged documents."""
+
+    def __init__(self, kb: KnowledgeBase, current: Version) -> None:
+        self.kb = kb
+        self.open: dict[str, Version | None] = {current.id: current}
+
+    def get(self, name: str | None) -> Version | None:
+        if not name:
+            return None
+        if name not in self.open:
+            try:
+                self.open[name] = self.kb.version(name)
+            except KBError:
+                self.open[name] = None
+        return self.open[name]
+
+
+def _in_chunks(ids: Sequence[str]) -> Iterable[list[str]]:
+    for i in range(0, len(ids), _CHUNK):
+        yield list(ids[i : i + _CHUNK])
+
+
+def present_passages(version: Version, passage_ids: Iterable[str]) -> set[str]:
+    ids = sorted(set(passage_ids))
+    out: set[str] = set()
+    for chunk in _in_chunks(ids):
+        marks = ",".join("?" * len(chunk))
+        out.update(r[0] for r in version.db.execute(
+            f"SELECT passage_id FROM passages WHERE passage_id IN ({marks})", chunk))
+    return out
+
+
+def affected(kb: KnowledgeBase, *, since: str | None = None, current: Version | None = None,
+             generations: Sequence[str] | None = None, checks: bool = True) -> dict[str, Any]:
+    """The generations of the ledger that a change affects (the JSON of `audit --affected`)."""
+    t0 = time.perf_counter()
+    current = current or kb.current()
+    versions = _Versions(kb, current)
+    if since is not None and versions.get(since) is None:
+        raise KBError(f"{kb.root}: no version {since!r} to compare with (see `medkb info`)")
+    out: dict[str, Any] = {"kb_version": current.id, "since": since, "generations": 0,
+                           "affected_count": 0, "affected": [], "checks_compared": False,
+                           "rechecked": 0, "notes": []}
+    ledger = Ledger(kb.root)
+    if not ledger.path.exists():
+        out["seconds"] = round(time.perf_counter() - t0, 4)
+        return out
+    con = ledger.index()
+    try:
+        gens = {seq: (gid, created, kind, ver) for seq, gid, created, kind, ver in con.execute(
+            "SELECT seq, id, created_at, kind, kb_version FROM generations")}
+        out["generations"] = len(gens)
+        wanted = _wanted(gens, generations)
+        reasons = _source_reasons(con, gens, wanted, current, versions, since)
+        if checks:
+            _check_reasons(con, gens, wanted, current, versions, since, reasons, out)
+        records = _records(con, sorted(reasons))
+    finally:
+        con.close()
+    for seq in sorted(reasons):
+        gid, created, kind, ver = gens[seq]
+        record = records.get(seq, {})
+        items = [_describe(r, record) for r in reasons[seq]]
+        out["affected"].append({"id": gid, "created_at": created, "kind": kind, "kb_version": ver,
+                                "question": record.get("question"),
+                                "kinds": sorted({r["kind"] for r in items}), "reasons": items})
+    out["affected_count"] = len(out["affected"])
+    out["seconds"] = round(time.perf_counter() - t0, 4)
+    return out
+
+
+def for_build(kb: KnowledgeBase, previous: Version | None, version: Version) -> list[dict[str, Any]]:
+    """The build/update hook (BuildOptions.impact): generations this change affects."""
+    if previous is None:
+        return []
+    try:
+        return affected(kb, since=previous.id, current=version)["affected"]
+    except Exception as exc:  # the build is published; impact is a report, not a gate
+        log.warning("impact of the change could not be computed: %s", exc)
+        return [{"error": str(exc)}]
+
+
+def _wanted(gens: dict[int, tuple], ids: Sequence[str] | None) -> set[int] | None:
+    if ids is None:
+        return None
+    out = set()
+    for want in ids:
+        found = [seq for seq, g in gens.items() if g[0].startswith(want)]
+        if len(found) != 1:
+            raise KBError(f"no single generation {want!r} in the ledger of the KB")
+        out.update(found)
+    return out
+
+
+def _ref(own: str | None, since: str | None) -> str | None:
+    """The version a generation is compared from: the later of its own and `since`."""
+    if since is None:
+        return own
+    return since if version_seq(since) >= version_seq(own) else own
+
+
+def _source_reasons(con: sqlite3.Connection, gens: dict[int, tuple], wanted: set[int] | None,
+                    current: Version, versions: _Versions, since: str | None
+                    ) -> dict[int, list[dict[str, Any]]]:
+    rows = [r for r in con.execute(
+        "SELECT seq, passage_id, doc_id, source, external_id FROM ledger_cites "
+        "WHERE role = 'cited'") if wanted is None or r[0] in wanted]
+    now = present_passages(current, (r[1] for r in rows))
+    missing = {r[1] for r in rows} - now
+    # Was a missing passage there at the reference point? (Only asked of versions that are not
+    # the generation's own: it cited the passage, so its own version had it.)
+    there: dict[str | None, set[str]] = {}
+    for seq, pid, *_ in rows:
+        own = gens[seq][3]
+        ref = _ref(own, since)
+        if pid in missing and ref != own and ref not in there:
+            v = versions.get(ref)
+            there[ref] = present_passages(v, missing) if v is not None else set(missing)
+    flagged_now = of_version(current)
+    gone = [r for r in rows if r[1] in missing]
+    still = _still_there(current, gone)
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for seq, pid, doc_id, source, external_id in rows:
+        own = gens[seq][3]
+        ref = _ref(own, since)
+        if pid in missing:
+            if ref != own and pid not in there.get(ref, set()):
+                continue  # gone before the reference point: not this change
+            new_doc = still.get((doc_id, source, external_id))
+            out[seq].append({"kind": "changed" if new_doc else "missing", "passage_id": pid,
+                             "doc_id": doc_id, **({"new_doc_id": new_doc} if new_doc else {})})
+            continue
+        now_rec = flagged_now.get(doc_id)
+        if now_rec is None:
+            continue
+        ref_v = versions.get(ref)
+        before = of_version(ref_v).get(doc_id) if ref_v is not None else None
+        if rank(now_rec.get("status")) > rank((before or {}).get("status")):
+            out[seq].append({"kind": now_rec["status"], "passage_id": pid, "doc_id": doc_id,
+                             "retraction": now_rec,
+                             "status_before": (before or {}).get("status")})
+    return out
+
+
+def _still_there(current: Version, rows: Sequence[tuple]) -> dict[tuple, str]:
+    """(doc_id, source, external_id) of a missing passage's document -> the document now at
+    its place (same id re-chunked, same source, or same record id), when there is one."""
+    keys = {(r[2], r[3], r[4]) for r in rows}
+    by_id = _lookup(current, "doc_id", {k[0] for k in keys if k[0]})
+    by_source = _lookup(current, "source", {k[1] for k in keys if k[1]})
+    by_ext = _lookup(current, "external_id", {k[2] for k in keys if k[2]})
+    out = {}
+    for k in keys:
+        found = by_id.get(k[0]) or by_source.get(k[1]) or by_ext.get(k[2])
+        if found:
+            out[k] = found
+    return out
+
+
+def _lookup(version: Version, column: str, values: Iterable[str]) -> dict[str, str]:
+    """value -> doc_id of the documents whose `column` is one of `values`."""
+    out: dict[str, str] = {}
+    for chunk in _in_chunks(sorted(values)):
+        marks = ",".join("?" * len(chunk))
+        out.update((v, d) for v, d in version.db.execute(
+            f"SELECT {column}, doc_id FROM documents WHERE {column} IN ({marks})", chunk))
+    return out
+
+
+def _records(con: sqlite3.Connection, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
+    out: dict[int, dict[str, Any]] = {}
+    for chunk in _in_chunks([str(s) for s in seqs]):
+        marks = ",".join("?" * len(chunk))
+        for seq, body in con.execute(f"SELECT seq, record FROM generations WHERE seq IN ({marks})",
+                                     [int(s) for s in chunk]):
+            out[seq] = json.loads(body)
+    return out
+
+
+def _describe(reason: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    """A reason with what the record knew of the cited passage (title, id, the cited text), and
+    for a missing passage whether its document is gone or was edited."""
+    out = dict(reason)
+    cit = next((c for c in record.get("citations") or [] if c.get("passage_id") == reason.get(
+        "passage_id")), None)
+    if cit is not None:
+        out.update(title=cit.get("title"), external_id=cit.get("external_id"),
+                   source=cit.get("source"), cited_text=cit.get("text"))
+    if out["kind"] == "missing":
+        out["kind"] = "removed"
+        out["detail"] = "the cited passage and its document are no longer in the KB"
+    elif out["kind"] == "changed":
+        out["detail"] = "the document is still in the KB but the cited passage is not"
+    elif reason.get("retraction"):
+        out["detail"] = "the cited document is now " + str(reason["kind"]).replace("_", " ")
+    return out
+
+
+def _check_reasons(con: sqlite3.Connection, gens: dict[int, tuple], wanted: set[int] | None,
+                   current: Version, versions: _Versions, since: str | None,
+                   reasons: dict[int, list[dict[str, Any]]], out: dict[str, Any]) -> None:
+    """Re-run the checks of the generations whose check entities a changed passage mentions."""
+    by_ref: dict[str, set[int]] = defaultdict(set)
+    for seq, g in gens.items():
+        if wanted is None or seq in wanted:
+            by_ref[_ref(g[3], since) or ""].add(seq)
+    touched_by_ref: dict[str, set[str]] = {}
+    for ref in by_ref:
+        v = versions.get(ref)
+        if v is None or v.id == current.id:
+            continue
+        if v.manifest.get("extraction") != current.manifest.get("extraction"):
+            out["notes"].append(f"the curated graph or extraction code changed since {ref}: checks "
+                                f"of {len(by_ref[ref])} generation(s) were not compared; audit "
+                                "them one by one")
+            continue
+        touched_by_ref[ref] = touched_entities(v, current)
+    candidates: set[int] = set()
+    for ref, touched in touched_by_ref.items():
+        ids = sorted(touched)
+        for chunk in _in_chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            candidates.update(seq for (seq,) in con.execute(
+                f"SELECT DISTINCT seq FROM ledger_entities WHERE entity_id IN ({marks})", chunk)
+                if seq in by_ref[ref])
+    out["checks_compared"] = bool(touched_by_ref) or not by_ref
+    if not candidates:
+        return
+    from generation.audit import recheck_record
+
+    records = _records(con, sorted(candidates))
+    results: dict[str, dict[str, Any]] = {}
+    for seq in sorted(candidates):
+        record = records[seq]
+        key = _content_key(record)
+        if key not in results:
+            results[key] = recheck_record(record, current)
+        diff = _check_diff(results[key])
+        if diff:
+            reasons[seq].append({"kind": "checks_changed", "checks": diff})
+    out["rechecked"] = len(results)
+    out["check_candidates"] = len(candidates)
+
+
+def _check_diff(rechecked: dict[str, Any]) -> list[dict[str, Any]]:
+    """Graph-rule checks whose status changed, appeared or went (claim support is reported by
+    the source reasons)."""
+    def graph_rule(c: dict[str, Any]) -> bool:
+        return c.get("rule") != "citation_support"
+
+    out = [{**c, "change": "status"} for c in rechecked.get("changed") or [] if graph_rule(c)]
+    out += [{"rule": c.get("rule"), "subject": c.get("subject"), "object": c.get("object"),
+             "before": None, "after": c.get("status"), "message": c.get("message"),
+             "change": "added"} for c in rechecked.get("added") or [] if graph_rule(c)]
+    out += [{"rule": c.get("rule"), "subject": c.get("subject"), "object": c.get("object"),
+             "before": c.get("status"), "after": None, "message": c.get("message"),
+             "change": "removed"} for c in rechecked.get("removed") or [] if graph_rule(c)]
+    return out
+
+
+def touched_entities(before: Version, after: Version) -> set[str]:
+    """Entities mentioned by the passages of documents added, removed or newly (un)excluded
+    between two versions: every literature edge that can differ between them joins two of these."""
+    from kb.retractions import excluded_docs
+
+    old = {d for (d,) in before.db.execute("SELECT doc_id FROM documents")}
+    new = {d for (d,) in after.db.execute("SELECT doc_id FROM documents")}
+    flips = excluded_docs(before) ^ excluded_docs(after)
+    out = _mentioned(before, (old - new) | (flips & old))
+    out |= _mentioned(after, (new - old) | (flips & new))
+    return out
+
+
+def _mentioned(version: Version, doc_ids: Iterable[str]) -> set[str]:
+    out: set[str] = set()
+    for chunk in _in_chunks(sorted(doc_ids)):
+        marks = ",".join("?" * len(chunk))
+        out.update(e for (e,) in version.db.execute(
+            "SELECT DISTINCT m.entity_id FROM mentions m JOIN passages p "
+            f"ON p.ordinal = m.passage_ordinal WHERE p.doc_id IN ({marks})", chunk))
+    return out
+
+
+def _content_key(record: dict[str, Any]) -> str:
+    """Generations with the same question, claims and citations recheck to the same result."""
+    blob = json.dumps([record.get("question"), record.get("claims"),
+                       [(c.get("passage_id"), c.get("start"), c.get("end"))
+                        for c in record.get("citations") or []], record.get("checks")],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
