@@ -26,6 +26,7 @@ import numpy as np
 
 from generation.citations import parse_sentence
 from generation.prompt import build_messages
+from generation.relevance import dedupe, marker_length, usable_sentence
 from generation.verify import failing_claims, injection_reason
 from kb.records import Citation, Claim, ScoredPassage
 from kb.retractions import withheld_keys as retracted_keys
@@ -64,9 +65,17 @@ class VerifiedClaim(Claim):
 
 
 def _span_candidates(hit: ScoredPassage) -> list[tuple[int, int, str]]:
-    """Sentences of a passage in document coordinates."""
+    """Sentences of a passage in document coordinates; questions and list fragments are never
+    evidence, and a leading list marker ("1. ") is left out of the span."""
     p = hit.passage
-    return [(p.start + s, p.start + e, p.text[s:e]) for s, e in sentence_spans(p.text)]
+    out = []
+    for s, e in sentence_spans(p.text):
+        text = p.text[s:e]
+        if not usable_sentence(text):
+            continue
+        s += marker_length(text)
+        out.append((p.start + s, p.start + e, p.text[s:e]))
+    return out
 
 
 class Attributor:
@@ -327,6 +336,10 @@ def verify_answer(question: str, raw: str, hits: Sequence[ScoredPassage], embedd
     claims: list[VerifiedClaim] = result["claims"]
     citations: list[Citation] = result["citations"]
     notes: list[str] = []
+    keep = dedupe([c.text for c in claims], embedder)
+    if len(keep) < len(claims):
+        notes.append(f"collapsed {len(claims) - len(keep)} repeated sentence(s)")
+        claims = [claims[i] for i in keep]
     withheld: list[dict[str, Any]] = []
     out: dict[str, Any] = {"invented_keys": result["invented_keys"]}
     if policy != "strict":
@@ -340,7 +353,8 @@ def verify_answer(question: str, raw: str, hits: Sequence[ScoredPassage], embedd
             if text:
                 res2 = attribute(text, hits, embedder, verifier=verifier, exclude=withheld_keys,
                                  honour_keys=True, attributor=attr)
-                final, checks = _strict_filter(question, res2["claims"], res2["citations"], hits,
+                claims2 = [res2["claims"][i] for i in dedupe([c.text for c in res2["claims"]], embedder)]
+                final, checks = _strict_filter(question, claims2, res2["citations"], hits,
                                                checker, notes, withheld)
                 citations = res2["citations"]
                 if final:
@@ -357,6 +371,8 @@ def answer_question(question: str, version: Version, searcher: Any, backend: Any
                     options: AskOptions | None = None, *, checker: Any = None) -> dict[str, Any]:
     """The whole generation record (what `ask --json` prints and the ledger stores)."""
     from generation.backends.extractive import ExtractiveBackend
+    from generation.clinical_block import build_block, fact_hits, facts, public_block
+    from generation.compose import BlockChecker, extractive_answer, no_dose_sentence
 
     options = options or AskOptions()
     timings: dict[str, float] = {}
@@ -374,22 +390,47 @@ def answer_question(question: str, version: Version, searcher: Any, backend: Any
     if withheld_keys:
         record["suspicious_passages"] = {str(k): v for k, v in withheld_keys.items()}
     withheld_keys = {**retracted_keys(hits), **withheld_keys}  # never cite a retracted paper
-    attr = Attributor(embedder, hits, list(withheld_keys))
-    rel = relevance(question, hits, attr, checker, options.min_relevance)
+    # The clinical block: graph facts numbered after the passages, citable like them.
+    t = time.perf_counter()
+    block = build_block(question, version, searcher, checker, hits) if checker is not None else None
+    found = facts(block)
+    n = len(hits)
+    fact_keys = list(range(n + 1, n + 1 + len(found)))
+    all_hits = list(hits) + fact_hits(found)
+    timings["clinical_s"] = round(time.perf_counter() - t, 4)
+    record["clinical"] = public_block(block)
+    record["graph_facts"] = [{"key": k, "text": f.text, "source": f.source, "kind": f.kind}
+                             for k, f in zip(fact_keys, found, strict=True)]
+    if block is not None:
+        checker = BlockChecker(checker, block, question, set(fact_keys))
+    attr = Attributor(embedder, all_hits, list(withheld_keys))
+    rel = relevance(question, hits, Attributor(embedder, hits, list(withheld_keys)), checker,
+                    options.min_relevance)
     record["relevance"] = rel
-    if not rel["relevant"]:
-        record.update(answer="The knowledge base has no passage relevant to this question.",
+    if not rel["relevant"] and not found:
+        nothing = ("The knowledge base has no passage relevant to this question." if block is None
+                   or block["question_type"] != "dosing" else no_dose_sentence(block))
+        record.update(answer=nothing,
                       abstained=True, abstain_reason="retrieval found nothing relevant",
                       claims=[], citations=[], checks=[], invented_keys=[], notes=[],
                       timings=timings)
         return record
+    usable = [k for k in range(1, n + 1) if k not in withheld_keys] if rel["relevant"] else []
+    lead = " ".join(f"{f.text} [{k}]" for k, f in zip(fact_keys, found, strict=True))
 
-    safe_hits = [h for k, h in enumerate(hits, start=1) if k not in withheld_keys]
+    def compose() -> str:
+        if block is None or (not found and block["question_type"] in ("information", "other")):
+            chosen = backend if isinstance(backend, ExtractiveBackend) else ExtractiveBackend(embedder)
+            return _extractive(chosen, question, hits, withheld_keys)
+        return extractive_answer(question, block, hits, usable, fact_keys, [f.text for f in found],
+                                 embedder, checker)
+
     t = time.perf_counter()
     if isinstance(backend, ExtractiveBackend):
-        raw = _extractive(backend, question, hits, withheld_keys)
+        raw = compose()
     else:
-        messages = build_messages(question, _prompt_hits(hits, withheld_keys))
+        messages = build_messages(question, _prompt_hits(hits, withheld_keys),
+                                  facts=[(k, f.text, f.source) for k, f in zip(fact_keys, found, strict=True)])
         record["prompt"] = messages
         raw = backend.generate(messages, max_new_tokens=options.max_new_tokens)
     timings["generate_s"] = round(time.perf_counter() - t, 4)
@@ -397,18 +438,27 @@ def answer_question(question: str, version: Version, searcher: Any, backend: Any
 
     t = time.perf_counter()
     fallback = None
-    if not isinstance(backend, ExtractiveBackend) and safe_hits:
-        fallback = lambda: _extractive(ExtractiveBackend(embedder), question, hits, withheld_keys)  # noqa: E731
-    verified = verify_answer(question, raw or "", hits, embedder, checker=checker, policy=options.policy,
+    if not isinstance(backend, ExtractiveBackend) and (usable or found):
+        fallback = compose
+    to_verify = raw or ""
+    if options.policy == "strict" and lead and not isinstance(backend, ExtractiveBackend):
+        to_verify = lead + " " + to_verify  # strict: the block's own wording leads
+    verified = verify_answer(question, to_verify, all_hits, embedder, checker=checker, policy=options.policy,
                              withheld_keys=withheld_keys, fallback=fallback, attributor=attr)
     timings["verify_s"] = round(time.perf_counter() - t, 4)
     final: list[VerifiedClaim] = verified["claims"]
     abstained = not final or bool(_REFUSAL.search(raw or "") and not any(c.supported for c in final))
+    answer = render(final) if final else _no_answer(verified["withheld"])
+    if block is not None and block["question_type"] == "dosing" and not _states_dose(final, set(fact_keys)):
+        note = no_dose_sentence(block)
+        answer = f"{answer} {note}" if final else note
+        verified["notes"].append(note)
+        record["no_dose_passage"] = True
+    citations = [_citation_json(c, set(fact_keys), found, n) for c in verified["citations"]]
     record.update(
-        answer=render(final) if final else _no_answer(verified["withheld"]),
-        abstained=abstained, claims=[claim_json(c) for c in final],
+        answer=answer, abstained=abstained, claims=[claim_json(c) for c in final],
         all_claims=verified.get("all_claims"), all_checks=verified.get("all_checks"),
-        citations=[asdict(c) for c in verified["citations"]], checks=verified["checks"],
+        citations=citations, checks=verified["checks"],
         invented_keys=verified["invented_keys"], notes=verified["notes"],
         withheld=verified["withheld"], timings=timings)
     if verified.get("fallback"):
@@ -417,6 +467,24 @@ def answer_question(question: str, version: Version, searcher: Any, backend: Any
         record["abstain_reason"] = ("no supported claim remained" if final == [] else
                                     "the model declined and nothing it said is supported")
     return record
+
+
+def _states_dose(claims: Sequence[VerifiedClaim], graph_keys: set[int]) -> bool:
+    from generation.relevance import DOSE
+
+    return any(DOSE.search(c.text) and not set(c.citations) <= graph_keys for c in claims)
+
+
+def _citation_json(c: Citation, graph_keys: set[int], found: Sequence[Any], n: int) -> dict[str, Any]:
+    """A citation as JSON; one of a graph fact names its source, not a passage."""
+    d = asdict(c)
+    if c.key in graph_keys:
+        f = found[int(c.key) - n - 1]
+        d.update(passage_id=None, doc_id=None, external_id=None, page=None, start=None, end=None,
+                 title="Knowledge graph", source=f.source, text=f.text, kind="graph", cited_by_model=c.cited_by_model)
+    else:
+        d["kind"] = "passage"
+    return d
 
 
 def _extractive(backend: Any, question: str, hits: Sequence[ScoredPassage],

@@ -214,10 +214,24 @@ class Verifier:
         return out
 
     def __call__(self, *, question: str, claims: Sequence[Any], citations: Sequence[Any] = (),
-                 hits: Sequence[Any] = (), **_: Any) -> list[dict[str, Any]]:
+                 hits: Sequence[Any] = (), block: dict[str, Any] | None = None,
+                 graph_keys: set[Any] | None = None, **_: Any) -> list[dict[str, Any]]:
+        """Citation support, the graph rules and relevance (generation.relevance). `block` is
+        the question's clinical block when the caller has one; `graph_keys` the keys of graph
+        facts (otherwise read from the citations' `kind`)."""
         texts = [_get(c, "text") for c in claims]
         checks = [citation_support(i, c, citations) for i, c in enumerate(claims)]
-        return checks + [self._from_passages(c, hits) for c in self.rules(question, texts)]
+        checks += [self._from_passages(c, hits) for c in self.rules(question, texts)]
+        if self.reader is not None and claims:
+            from generation.clinical_block import question_type
+            from generation.relevance import relevance_checks
+
+            reading = (block or {}).get("_reading") or self.reader.read_question(question)
+            qtype = (block or {}).get("question_type") or question_type(question, reading)
+            if graph_keys is None:
+                graph_keys = {_get(c, "key") for c in citations if _get(c, "kind") == "graph"}
+            checks += relevance_checks(self, question, reading, qtype, claims, set(graph_keys), block)
+        return checks
 
     def _from_passages(self, check: dict[str, Any], hits: Sequence[Any]) -> dict[str, Any]:
         """A diagnosis the graph links to none of the reported symptoms passes when a

@@ -283,14 +283,19 @@ def _ask(env, question: str, reply, policy: str = "flag", **kw) -> dict:
 
 
 def _keys_ok(out: dict) -> None:
-    n = len(out["retrieved"])
+    """Every key names a retrieved passage or, after them, a graph fact of the clinical block."""
+    n = len(out["retrieved"]) + len(out.get("graph_facts") or ())
     retrieved = {r["passage_id"] for r in out["retrieved"]}
+    facts = {f["key"]: f for f in out.get("graph_facts") or ()}
     for k in re.findall(r"\[(\d+)\]", out["answer"]):
         assert 1 <= int(k) <= n
     for c in out["claims"]:
         assert all(1 <= k <= n for k in c["citations"])
     for c in out["citations"]:
-        assert c["passage_id"] in retrieved
+        if c.get("kind") == "graph":
+            assert c["key"] in facts and c["text"] == facts[c["key"]]["text"] and c["source"]
+        else:
+            assert c["passage_id"] in retrieved
 
 
 def test_strict_drops_a_contraindicated_recommendation_and_says_why(env) -> None:
@@ -301,7 +306,8 @@ def test_strict_drops_a_contraindicated_recommendation_and_says_why(env) -> None
     assert "Lisinopril" in flag["answer"]
     strict = _ask(env, q, "Lisinopril is used to treat hypertension [1].", policy="strict")
     jsonschema.validate(strict, contract("ask"))
-    assert "lisinopril" not in strict["answer"].lower() or strict["abstained"]
+    # lisinopril appears only on the avoid list, never recommended
+    assert all(c["text"].startswith("Avoid") for c in strict["claims"] if "lisinopril" in c["text"].lower())
     assert any("contraindicated in pregnancy" in n for n in strict["notes"])
     assert strict["withheld"] and strict["withheld"][0]["text"].startswith("Lisinopril")
     assert not [c for c in strict["checks"] if c["status"] == "fail"]
@@ -312,7 +318,7 @@ def test_strict_drops_a_contraindicated_recommendation_and_says_why(env) -> None
 def test_strict_keeps_a_safe_recommendation(env) -> None:
     out = _ask(env, "A pregnant woman has hypertension. What should I start?",
                "Labetalol is preferred for hypertension in pregnancy [1].", policy="strict")
-    assert out["answer"].startswith("Labetalol") and not out["abstained"]
+    assert "Labetalol is preferred" in out["answer"] and not out["abstained"]
     assert worst(out["checks"], "contraindication", "Labetalol") == "pass"
     assert worst(out["checks"], "indication", "Labetalol") == "pass"
 
@@ -364,7 +370,7 @@ def test_abstains_when_nothing_supported_remains(env) -> None:
             return "Bananas cure everything [1]."
 
     version, searcher, checker = env
-    out = _ask(env, "First-line treatment for asthma?", NoFallback(searcher.embedder), policy="strict")
+    out = _ask(env, "What causes asthma symptoms?", NoFallback(searcher.embedder), policy="strict")
     assert out["abstained"] and out["answer"].startswith("No supported answer")
 
 
@@ -453,7 +459,7 @@ def test_audit_reruns_checks_against_the_current_kb(tmp_path: Path) -> None:
     assert worst(rec["checks"], "contraindication", "Labetalol") == "pass"
     gen_id = Ledger(kb).append(rec)
     same = audit(gen_id, KnowledgeBase(kb))["verification"]["checks"]
-    assert same["changed"] == same["added"] == same["removed"] == [] and same["unchanged"] == 3
+    assert same["changed"] == same["added"] == same["removed"] == [] and same["unchanged"] == 4  # citation, 2 rules, relevance
 
     rules_file = tmp_path / "local.tsv"
     rules_file.write_text("kind\tsubject\tsubject_type\tobject\tobject_type\tseverity\tnote\tsource\n"
@@ -461,6 +467,17 @@ def test_audit_reruns_checks_against_the_current_kb(tmp_path: Path) -> None:
     build([tmp_path / "corpus"], kb, BuildOptions(embedder="hash-256", graph_seeds=GRAPH_DIR,
                                                   graph_files=(rules_file,)), update=True)
     data = audit(gen_id, KnowledgeBase(kb))
-    jsonschema.validate(json.loads(json.dumps(data)), contract("audit"))
+    jsonschema.validate(json.loads(json.dumps(data)), _audit_contract())
     changed = data["verification"]["checks"]["changed"]
     assert [(c["rule"], c["before"], c["after"]) for c in changed] == [("contraindication", "pass", "fail")]
+
+
+def _audit_contract() -> dict:
+    """The audit schema. The shared contract's README lists `relevance` among the fixed rule
+    names and the ask schema has it, but audit.schema.json's enum (the recorded ask checks)
+    omits it: reported to the lead; accepted here until the contract is fixed."""
+    schema = contract("audit")
+    rule = schema["properties"]["checks"]["items"]["properties"]["rule"]
+    if "relevance" not in rule["enum"]:
+        rule["enum"] = [*rule["enum"], "relevance"]
+    return schema

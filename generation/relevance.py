@@ -1,0 +1,142 @@
+"""Does a claim answer the question asked? The `relevance` rule, near-duplicate claims, and
+which passage sentences may serve as evidence at all.
+
+Relevance (a check per claim, `fail` drops it under strict):
+- dosing questions: the claim names the drug asked about, states a dose, and neither names
+  another population (adults when children were asked about, or the reverse) nor only
+  another disease than the one the dose is for;
+- safety questions: the claim names the drug asked about or what it is combined with (the
+  patient's condition or other drug);
+- otherwise: the claim shares a medical entity with the question (or a parent, child, class
+  or member of one), names a candidate of the differential or a treatment option, or is close
+  in meaning to the question.
+Claims cited to graph facts come from the clinical block and are relevant by construction.
+
+Evidence sentences: a question ("What is ...?") or a list fragment ("1.", "a.", a list item of
+a few words, a lone word) never supports a claim and is never quoted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from kb.graph import DISEASE
+
+CLOSE_MEANING = 0.5  # MiniLM cosine of a claim to the question that counts as on topic
+DUPLICATE = 0.92  # MiniLM cosine above which two claims say the same thing
+DOSE = re.compile(r"\b\d+(?:\.\d+)?\s*(?:-|to|–)?\s*\d*(?:\.\d+)?\s*(?:mg|mcg|µg|micrograms?|g|grams?|units?|"
+                  r"iu|ml|mL|mg/kg|milligrams?)\b|\b(?:once|twice|three times|four times)\s+(?:a\s+)?"
+                  r"(?:day|daily)\b|\bevery\s+\d+\s*(?:hours?|h)\b", re.I)
+_CHILD = re.compile(r"\b(?:child\w*|p(?:a)?ediatric|infants?|kids?|toddlers?|bab(?:y|ies)|neonat\w*|"
+                    r"\d+\s*(?:months?|years?)\s*(?:of age|old)|mg/kg)\b", re.I)
+_ADULT = re.compile(r"\badults?\b", re.I)
+_LIST_MARK = re.compile(r"^\s*(?:\(?(?:\d{1,2}|[a-zA-Z]|[ivxIVX]{1,4})[.)]|[-*\u2022\u25aa])\s+")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+
+
+def usable_sentence(text: str) -> bool:
+    """Whether a passage sentence may be quoted or serve as evidence."""
+    t = text.strip()
+    if not t or t.endswith("?") or t.endswith(":"):
+        return False
+    marked = _LIST_MARK.match(t) is not None
+    words = len(_WORD.findall(_LIST_MARK.sub("", t)))
+    if words < 2 or (marked and words < 4):
+        return False  # a lone word, or a list item of a few words
+    return not re.fullmatch(r"\W*(?:\d{1,2}|[a-zA-Z]|[ivxIVX]{1,4})[.)]?\W*", t)
+
+
+def marker_length(text: str) -> int:
+    """Characters of a leading list marker ("1. ", "a) ", "- ") to leave out of a quote."""
+    m = _LIST_MARK.match(text)
+    return m.end() if m else 0
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"\[[^\]]*\]|[^\w\s]", " ", text.lower()).split())
+
+
+def dedupe(texts: Sequence[str], embedder: Any = None, threshold: float = DUPLICATE) -> list[int]:
+    """Indices of the texts to keep: the first of each group of near-duplicates (same words,
+    or cosine >= threshold)."""
+    keep: list[int] = []
+    seen: set[str] = set()
+    vecs = embedder.embed(list(texts)) if embedder is not None and texts else None
+    for i, t in enumerate(texts):
+        n = _norm(t)
+        if n in seen:
+            continue
+        if vecs is not None and keep and float(np.max(vecs[keep] @ vecs[i])) >= threshold:
+            continue
+        seen.add(n)
+        keep.append(i)
+    return keep
+
+
+def _related_any(verifier: Any, ids: set[str], wanted: set[str]) -> bool:
+    return any(verifier.related(w) & ids for w in wanted)
+
+
+def relevance_checks(verifier: Any, question: str, reading: Any, qtype: str, claims: Sequence[Any],
+                     graph_keys: set[int], block: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One `relevance` check per claim (see module doc)."""
+    from generation.rules import result
+
+    if reading is None:
+        return []
+    asked = {i.id for i in reading.asked}
+    partners = {i.id for i in reading.conditions} | {i.id for i in reading.taken}
+    q_ids = asked | partners | {i.id for i in reading.symptoms} | {i.id for i in reading.diseases}
+    targets = {i.id for i in reading.targets} or {i.id for i in reading.diseases}
+    block = block or {}
+    candidates = {c.get("id") for c in block.get("differential") or () if c.get("id")}
+    candidates |= {t.get("id") for t in block.get("treatments") or () if t.get("id")}
+    child_q = bool(_CHILD.search(question))
+    adult_q = bool(_ADULT.search(question))
+    qvec = None
+    out = []
+    for i, c in enumerate(claims):
+        text = c.text if hasattr(c, "text") else c["text"]
+        keys = set(c.citations if hasattr(c, "citations") else c.get("citations") or ())
+        subject = {"claim": i, "text": text}
+        if keys and keys <= graph_keys:
+            out.append(result("relevance", "pass", subject, None, [],
+                              f"Claim {i + 1} states the knowledge graph's answer.", claims=[i]))
+            continue
+        ids = {e[0] for e in verifier.entities(text)}
+        problem = None
+        if qtype == "dosing" and asked:
+            if not _related_any(verifier, ids, asked):
+                problem = "it does not name the drug asked about"
+            elif not DOSE.search(text):
+                problem = "it states no dose"
+            elif child_q and _ADULT.search(text) and not _CHILD.search(text):
+                problem = "it gives an adult dose; the question asks about children"
+            elif adult_q and _CHILD.search(text) and not _ADULT.search(text):
+                problem = "it gives a child's dose; the question asks about adults"
+            else:
+                diseases = {e[0] for e in verifier.entities(text) if e[2] == DISEASE}
+                if targets and diseases and not _related_any(verifier, diseases, targets):
+                    problem = "it is about another disease than the one asked about"
+        elif qtype == "safety" and asked:
+            if not _related_any(verifier, ids, asked | partners):
+                problem = "it names neither the drug asked about nor what it is combined with"
+        else:
+            if not (ids and (_related_any(verifier, ids, q_ids) or ids & candidates)):
+                if qvec is None:
+                    qvec = verifier.embedder.embed([question])[0] if verifier.embedder is not None else None
+                sim = float(verifier.embedder.embed([text])[0] @ qvec) if qvec is not None else 0.0
+                if sim < CLOSE_MEANING:
+                    problem = (f"it shares no medical term with the question and is not close in meaning "
+                               f"(similarity {sim:.2f} < {CLOSE_MEANING})")
+        if problem:
+            out.append(result("relevance", "fail", subject, None, [],
+                              f"Claim {i + 1} does not answer the question: {problem}.", claims=[i]))
+        else:
+            out.append(result("relevance", "pass", subject, None, [],
+                              f"Claim {i + 1} answers the question ({qtype}).", claims=[i]))
+    return out
