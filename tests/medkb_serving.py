@@ -75,14 +75,23 @@ def serve_kb(kb: Path, *args: str, env: dict[str, str] | None = None,
                 proc.wait(5)
 
 
+@dataclass
+class ChatServer:
+    url: str
+    arrived: threading.Semaphore  # released once per request received
+    release: threading.Event  # answers are held until this is set
+
+
 @contextmanager
-def slow_chat_server(reply: str, seconds: float) -> Iterator[str]:
-    """A loopback /v1/chat/completions that takes `seconds` per answer; yields its base URL."""
+def held_chat_server(reply: str) -> Iterator[ChatServer]:
+    """A loopback /v1/chat/completions that holds every answer until `release` is set."""
+    arrived, release = threading.Semaphore(0), threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            time.sleep(seconds)
+            arrived.release()
+            release.wait(120)
             body = json.dumps({
                 "id": "c", "object": "chat.completion", "created": 0, "model": "slow",
                 "choices": [{"index": 0, "finish_reason": "stop",
@@ -103,8 +112,9 @@ def slow_chat_server(reply: str, seconds: float) -> Iterator[str]:
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+        yield ChatServer(f"http://127.0.0.1:{server.server_address[1]}/v1", arrived, release)
     finally:
+        release.set()
         server.shutdown()
         server.server_close()
 
