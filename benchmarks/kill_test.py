@@ -74,7 +74,7 @@ class Run:
         env = dict(os.environ, MEDKB_LOG="WARNING", PYTHONPATH=str(ROOT))
         self.t0 = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kb.cli", command, str(corpus), "--kb", str(kb),
+            [sys.executable, "-m", "medkb.cli", command, str(corpus), "--kb", str(kb),
              "--embedder", embedder, "--no-graph", "--json"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         self.started = threading.Event()

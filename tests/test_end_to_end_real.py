@@ -18,7 +18,7 @@ QUESTION = "What is the first-line treatment for mild asthma?"
 
 
 def medkb(*args: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "kb.cli", *args, "--json"], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "medkb.cli", *args, "--json"], capture_output=True,
                          text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout)

@@ -194,7 +194,7 @@ def test_keep_versions_prunes_after_publish(tmp_path: Path, tiny_corpus: Path) -
 def test_prune_cli_and_refusal_when_live_is_damaged(tmp_path: Path, tiny_corpus: Path) -> None:
     from typer.testing import CliRunner
 
-    from kb.cli import app
+    from medkb.cli import app
 
     kb = tmp_path / "kb"
     for i in range(3):

@@ -28,7 +28,7 @@ def kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run(*args: str, input: str | None = None):
-    from kb.cli import app
+    from medkb.cli import app
 
     return CliRunner().invoke(app, ["check", *args], input=input)
 
@@ -101,7 +101,7 @@ def test_check_input_errors(kb: Path, args: list[str], message: str) -> None:
 
 
 def test_checked_answer_can_be_audited(kb: Path) -> None:
-    from kb.cli import app
+    from medkb.cli import app
 
     out = json.loads(run("-q", QUESTION, "-a", "Labetalol is preferred.", "--kb", str(kb), "--json").stdout)
     result = CliRunner().invoke(app, ["audit", out["id"], "--kb", str(kb), "--json"])

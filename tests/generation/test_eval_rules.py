@@ -32,7 +32,7 @@ def kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _invoke(args: list[str]):  # noqa: ANN202
     from typer.testing import CliRunner
 
-    from kb.cli import app
+    from medkb.cli import app
 
     return CliRunner().invoke(app, args)
 

@@ -262,7 +262,7 @@ def test_xml_size_limit(tmp_path: Path) -> None:
 def test_cli_build_reports_failures(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from kb.cli import app
+    from medkb.cli import app
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()

@@ -135,7 +135,7 @@ def test_kill_at_random_moments(ctx, tmp_path: Path) -> None:
 def test_damaged_live_version_falls_back_with_a_note(tmp_path: Path, tiny_corpus: Path) -> None:
     from typer.testing import CliRunner
 
-    from kb.cli import app
+    from medkb.cli import app
 
     kb = tmp_path / "kb"
     good = build([tiny_corpus], kb, OPTS)["kb_version"]

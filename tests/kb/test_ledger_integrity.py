@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from kb.cli import app
+from medkb.cli import app
 from kb.faults import call_with_fault
 from kb.ledger import Ledger
 

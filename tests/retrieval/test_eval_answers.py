@@ -41,7 +41,7 @@ def qfile(tmp_path: Path) -> Path:
 def _cli(args: list[str]) -> dict:
     from typer.testing import CliRunner
 
-    from kb.cli import app
+    from medkb.cli import app
 
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -106,7 +106,7 @@ def test_limit_and_record(kb: Path, qfile: Path) -> None:
 def test_table_output(kb: Path, qfile: Path) -> None:
     from typer.testing import CliRunner
 
-    from kb.cli import app
+    from medkb.cli import app
 
     result = CliRunner().invoke(app, ["eval", "answers", "--kb", str(kb), "--questions", str(qfile)])
     assert result.exit_code == 0, result.output
@@ -184,7 +184,7 @@ def test_strict_measures_the_claims_before_withholding(env) -> None:  # noqa: AN
 def test_bad_options_exit_1(kb: Path, qfile: Path) -> None:
     from typer.testing import CliRunner
 
-    from kb.cli import app
+    from medkb.cli import app
 
     r = CliRunner().invoke(app, ["eval", "answers", "--kb", str(kb), "--questions", str(qfile),
                                  "--policy", "loose"])

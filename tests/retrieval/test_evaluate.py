@@ -77,7 +77,7 @@ def test_evaluate_and_tune(beir_version) -> None:  # noqa: ANN001
 def _cli(args: list[str]) -> dict:
     from typer.testing import CliRunner
 
-    from kb.cli import app
+    from medkb.cli import app
 
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -100,7 +100,7 @@ def test_cli_eval_retrieval_builds_then_reuses(tmp_path: Path) -> None:
 def test_cli_eval_bad_folder_exits_1(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from kb.cli import app
+    from medkb.cli import app
 
     result = CliRunner().invoke(app, ["eval", "retrieval", str(tmp_path), "--json"])
     assert result.exit_code == 1
@@ -111,7 +111,7 @@ def test_import_cli_eval_stays_light() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, kb.cli, kb.cli_eval; print(','.join(m for m in ('torch', 'faiss', "
+    code = ("import sys, medkb.cli, medkb.cli.eval; print(','.join(m for m in ('torch', 'faiss', "
             "'bm25s', 'retrieval.evaluate') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

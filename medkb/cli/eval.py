@@ -1,6 +1,6 @@
 """`medkb eval ...`: measure retrieval, answers and the constraint rules on labelled data.
 
-Registered by kb.cli. Imports stay inside the commands so `medkb --help` stays instant.
+Registered by medkb.cli. Imports stay inside the commands so `medkb --help` stays instant.
 """
 
 from __future__ import annotations
@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
+
+from medkb.cli.common import emit as _emit
+from medkb.cli.common import run as _run
 
 eval_app = typer.Typer(no_args_is_help=True, help="Measure retrieval, answers and the rules on labelled data.")
 
@@ -72,7 +75,6 @@ def _run_eval(evalset: Any, kb: Path | None, embedder: str, as_json: bool, do_tu
               chart: Path | None, fusion_opts: dict[str, Any], answers: Any = None) -> None:
     from dataclasses import replace
 
-    from kb.cli import _emit
     from retrieval import evaluate as ev
     from retrieval.search import Searcher
 
@@ -136,7 +138,6 @@ def retrieval_cmd(
     rrf_k: float | None = RrfKOpt,
 ) -> None:
     """Dense, sparse (BM25) and hybrid nDCG@10, R@1/5/20 and MRR on a BEIR-style folder."""
-    from kb.cli import _run
 
     def go() -> None:
         from kb.config import DEFAULT_EMBEDDER
@@ -154,7 +155,7 @@ def _default_pqa() -> Path:
     """The shipped PubMedQA dev questions: shared data beside the checkout, or the env."""
     import os
 
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]
     for cand in (os.environ.get("MEDKB_PUBMEDQA"), here.parent / "shared" / "data" / "eval" /
                  DEFAULT_PQA, here / "corpora" / "eval" / DEFAULT_PQA,
                  here / "corpora" / "scripts" / DEFAULT_PQA):
@@ -188,13 +189,12 @@ def pubmedqa_cmd(
 ) -> None:
     """Retrieval on PubMedQA (each question should find its own abstract, by PMID) and,
     with --answers, yes/no/maybe accuracy of a generation backend over retrieved passages."""
-    from kb.cli import _run
 
     def go() -> None:
         from kb.config import DEFAULT_EMBEDDER
         from retrieval.evaluate import load_pubmedqa
 
-        here = Path(__file__).resolve().parent.parent
+        here = Path(__file__).resolve().parents[2]
         xml = corpus or next((p for p in (DEFAULT_PQA_XML, here / DEFAULT_PQA_XML)
                               if p.exists()), None)
         qfile = questions or _default_pqa()
@@ -215,13 +215,13 @@ def _answers(qfile: Path, backend: str, model: str | None, base_url: str | None,
         import json
 
         from generation.pubmedqa import evaluate_decisions
-        from kb.cli import _backend
         from kb.errors import MedKBError
+        from medkb.backends import BackendSettings, make_backend
 
         if backend not in ("local", "openai"):
             raise MedKBError(f"--answers needs a generator that can say yes/no/maybe: "
                              f"use --backend local or openai, not {backend!r}")
-        gen = _backend(backend, model, base_url, searcher.embedder)
+        gen = make_backend(backend, BackendSettings.from_env(model, base_url), searcher.embedder)
         items = json.loads(Path(qfile).read_text("utf-8"))
 
         def tick(done: int, total: int) -> None:
@@ -297,23 +297,23 @@ def answers_cmd(
     """Citation validity, invented keys, unsupported and post hoc claims, abstentions and
     check results of `medkb ask` over a question set (nothing goes to the ledger unless
     --record)."""
-    from kb.cli import _run
 
     def go() -> None:
         from generation.answer import AskOptions
         from generation.answer_eval import evaluate_answers, load_questions
-        from kb.cli import _backend, _checker, _emit, _open
         from kb.errors import MedKBError
-        from retrieval.search import Searcher
+        from medkb.backends import BackendSettings
+        from medkb.cli.common import open_kb
 
         if policy not in ("flag", "strict"):
             raise MedKBError(f"unknown policy {policy!r}: use flag or strict")
         if limit is not None and limit < 1:
             raise MedKBError("--limit must be at least 1")
         items = load_questions(questions or _default_pqa())[:limit]
-        store, version = _open(kb)
-        searcher = Searcher(version)
-        gen = _backend(backend, model, base_url, searcher.embedder)
+        api = open_kb(kb, backend_settings=BackendSettings.from_env(model, base_url))
+        session = api.session()
+        store, version, searcher = api.store, session.version, session.searcher
+        gen = session.backend(backend, api.backend_settings)
         recorded: list[str] = []
         on_record = None
         if record:
@@ -329,7 +329,7 @@ def answers_cmd(
                 print(f"[answers] {done}/{total}", file=sys.stderr, flush=True)
 
         result = evaluate_answers(items, version, searcher, gen, AskOptions(k=k, policy=policy),
-                                  checker=_checker(version, searcher), progress=tick,
+                                  checker=session.checker, progress=tick,
                                   on_record=on_record)
         if record:
             result["recorded"] = recorded
@@ -359,15 +359,14 @@ def rules_cmd(
 ) -> None:
     """Constraint-rule accuracy over a scenario file, overall and per rule, with the misses
     (the graph rules of the KB's knowledge graph; no retrieval)."""
-    from kb.cli import _run
 
     def go() -> None:
         from generation.scenarios import evaluate_scenarios, load_scenarios
         from generation.verify import make_checker
-        from kb.cli import _emit, _open
+        from medkb.cli.common import open_kb
 
         items = load_scenarios(scenarios)
-        _, version = _open(kb)
+        version = open_kb(kb).version
         result = evaluate_scenarios(make_checker(version), items)
         _emit({"file": str(scenarios), "kb_version": version.id, **result}, as_json, _print_rules)
 

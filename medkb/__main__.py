@@ -1,0 +1,5 @@
+"""`python -m medkb` runs the CLI."""
+
+from medkb.cli import main
+
+main()

@@ -1,0 +1,5 @@
+"""`python -m medkb.cli` runs the CLI."""
+
+from medkb.cli import main
+
+main()

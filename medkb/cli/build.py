@@ -1,0 +1,90 @@
+"""`medkb build`, `update`, `prune`: write KB versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from kb.config import DEFAULT_EMBEDDER
+from medkb.cli import render
+from medkb.cli.common import JsonOpt, KbOpt, emit, progress, run
+
+IndexOpt = typer.Option("auto", "--index", help="Vector index: auto (exact below 50k passages, HNSW above), flat or hnsw.")
+PrecisionOpt = typer.Option("fp32", "--vector-precision", help="fp16 halves the vector index's memory.")
+LlmSummaryOpt = typer.Option(False, "--llm-summaries", help="Abstractive document summaries from the LLM (slow; MEDKB_LLM_BASE_URL or the local model).")
+KeepOpt = typer.Option(None, "--keep-versions",
+                       help="After publishing, keep only this many newest versions (default: "
+                            "all, until `medkb prune`; keep 2+ so readers of the previous "
+                            "version are never cut off).")
+GraphOpt = typer.Option([], "--graph", help="Extra rule file (TSV/CSV), repeatable.")
+NoGraphOpt = typer.Option(False, "--no-graph", help="Skip the knowledge graph.")
+
+
+def _build(sources: list[Path], kb: Path | None, as_json: bool, embedder: str,
+           graph: list[Path], no_graph: bool, update: bool, keep_versions: int | None,
+           index: str, vector_precision: str, llm_summaries: bool) -> None:
+    import medkb
+
+    settings = medkb.BuildSettings(embedder=embedder, graph=not no_graph,
+                                   graph_files=tuple(graph), keep_versions=keep_versions,
+                                   index=index, vector_precision=vector_precision,
+                                   llm_summaries=llm_summaries)
+    cb, bars = progress()
+    if bars is not None:
+        bars.start()
+    try:
+        report = medkb.build(sources, kb, settings, progress=cb, update=update)
+    finally:
+        if bars is not None:
+            bars.stop()
+    emit(report, as_json, render.build_report)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def build(
+        sources: list[Path] = typer.Argument(..., help="Files or folders of papers."),
+        kb: Path | None = KbOpt,
+        as_json: bool = JsonOpt,
+        embedder: str = typer.Option(DEFAULT_EMBEDDER, help="Embedding model id or local path."),
+        graph: list[Path] = GraphOpt,
+        no_graph: bool = NoGraphOpt,
+        keep_versions: int | None = KeepOpt,
+        index: str = IndexOpt,
+        vector_precision: str = PrecisionOpt,
+        llm_summaries: bool = LlmSummaryOpt,
+    ) -> None:
+        """Build a new KB version from SOURCES (reusing vectors of unchanged passages)."""
+        run(lambda: _build(sources, kb, as_json, embedder, graph, no_graph, False,
+                           keep_versions, index, vector_precision, llm_summaries))
+
+    @app.command()
+    def update(
+        sources: list[Path] = typer.Argument(..., help="The corpus as it is now."),
+        kb: Path | None = KbOpt,
+        as_json: bool = JsonOpt,
+        embedder: str = typer.Option(DEFAULT_EMBEDDER, help="Must match the KB's embedder."),
+        graph: list[Path] = GraphOpt,
+        no_graph: bool = NoGraphOpt,
+        keep_versions: int | None = KeepOpt,
+        index: str = IndexOpt,
+        vector_precision: str = PrecisionOpt,
+        llm_summaries: bool = LlmSummaryOpt,
+    ) -> None:
+        """Publish a new version for the corpus as it is now: added, changed and removed
+        documents are detected by content hash; only changed passages are embedded."""
+        run(lambda: _build(sources, kb, as_json, embedder, graph, no_graph, True,
+                           keep_versions, index, vector_precision, llm_summaries))
+
+    @app.command()
+    def prune(kb: Path | None = KbOpt, keep: int = typer.Option(3, help="Versions to keep."),
+              as_json: bool = JsonOpt) -> None:
+        """Remove old KB versions (the live one always stays)."""
+
+        def go() -> None:
+            import medkb
+
+            emit({"removed": medkb.MedKB(kb).prune(keep)}, as_json)
+
+        run(go)
