@@ -211,8 +211,25 @@ def safety_verdicts(graph: Any, q: QuestionReading, keep: Keep = _keep_all,
             if other.id in graph.classes_of(drug.id) or drug.id in graph.classes_of(other.id):
                 continue
             out.append(interaction_verdict(graph, drug, other, keep))
+    for drug in asked:  # nothing judged for a drug: say what was checked
+        if not any(e["drug_id"] == drug.id or e["with_id"] == drug.id for e in out):
+            out.append(_nothing_known(drug, q))
     out.sort(key=lambda e: -VERDICT_RANK[e["verdict"]])
     return out
+
+
+def _nothing_known(drug: Item, q: QuestionReading) -> dict[str, Any]:
+    """A drug with no condition or other drug to judge it against, or none that matters."""
+    stated = [f"{k.replace('_', ' ')} {v:g}" if k != "egfr" else f"eGFR {v:g}" for k, v in q.measures]
+    stated += [c.name for c in q.conditions]
+    stated += [f"no {n.name}" for n in q.negated]
+    what = ", ".join(dict.fromkeys(stated)) or "this patient"
+    entry = {"drug": drug.name, "drug_id": drug.id, "with": what, "with_id": None, "with_text": None,
+             "with_cue": None, "kind": "contraindication", "verdict": "no_known_issue", "severity": None,
+             "evidence": [], "sources": [], "matched": None}
+    entry["sentence"] = (f"No known issue: the knowledge graph has no contraindication or interaction of "
+                         f"{display(drug.name)} that applies to this patient ({what}).")
+    return entry
 
 
 def overall(verdicts: Sequence[dict[str, Any]]) -> str | None:
