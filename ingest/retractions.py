@@ -185,14 +185,15 @@ def read_list(path: Path | str) -> list[ListEntry]:
 
     c_pmid = col("pmid", "originalpaperpubmedid", "pubmedid")
     c_doi = col("doi", "originalpaperdoi")
-    c_id = col("id", "externalid", "recordid")
+    c_id = col("id", "externalid")
     if c_pmid is None and c_doi is None and c_id is None:
         raise InputError(str(path), "the retraction list needs a DOI, PMID or id column (header "
                          f"names seen: {', '.join(header)})")
     c_reason = col("reason", "reasons")
     c_status = col("status", "retractionnature", "nature")
-    c_notice = col("noticeid", "notice", "retractionpubmedid", "retractiondoi")
-    c_notice_doi = col("retractiondoi") if c_notice == cols.get("retractionpubmedid") else None
+    c_notice = col("noticeid", "notice")
+    c_notice_pmid = col("noticepmid", "retractionpubmedid")
+    c_notice_doi = col("noticedoi", "retractiondoi")
     out = []
     for line, row in enumerate(rows, start=2):
         if not any(cell.strip() for cell in row):
@@ -211,7 +212,8 @@ def read_list(path: Path | str) -> list[ListEntry]:
             raise InputError(f"{path}:{line}", f"unknown status {get(c_status)!r}: use retraction, "
                              "expression of concern or correction")
         reason = "; ".join(p.strip().lstrip("+") for p in get(c_reason).split(";") if p.strip())
-        notice = norm_pmid(get(c_notice)) or norm_doi(get(c_notice)) or norm_doi(get(c_notice_doi))
+        notice = (get(c_notice) or norm_pmid(get(c_notice_pmid))
+                  or norm_doi(get(c_notice_doi) if "10." in get(c_notice_doi) else None))
         out.append(ListEntry(pmid, doi, _NATURE.get(nature, RETRACTED), reason or None,
                              notice, f"{path.name}:{line}", rid))
     return out
