@@ -1,4 +1,4 @@
-"""The knowledge graph: curated seeds and literature edges in one NetworkX multi-digraph.
+"""The graph store: entities as nodes, typed edges with provenance, node-link JSON on disk.
 
 Every edge keeps where it came from (a curated file and its note, or a passage span with a
 confidence), and every answer below carries that evidence. Negated literature edges, and
@@ -13,16 +13,15 @@ import logging
 import os
 import re
 import tempfile
-import threading
 from collections import defaultdict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
-from kb.errors import KBError, MedKBError
+from kb.errors import KBError
 from kb.records import Edge, Entity
 
 log = logging.getLogger(__name__)
@@ -71,8 +70,9 @@ def _edge_sort_key(e: Edge) -> tuple[Any, ...]:
             e.end or -1, e.note or "", e.severity or "", -e.confidence, e.negated, e.hedged)
 
 
-class KnowledgeGraph:
-    """Entities as nodes (type, name, synonyms), typed edges with their provenance."""
+class GraphStore:
+    """Entities as nodes (type, name, synonyms), typed edges with their provenance; building,
+    persistence, name resolution and neighbourhoods. kb.graph.KnowledgeGraph adds the queries."""
 
     def __init__(self, graph: nx.MultiDiGraph | None = None) -> None:
         self._g: nx.MultiDiGraph = graph if graph is not None else nx.MultiDiGraph()
@@ -82,7 +82,7 @@ class KnowledgeGraph:
 
     # ---- building and persistence
     @classmethod
-    def build(cls, entities: Iterable[Entity], edges: Iterable[Edge]) -> KnowledgeGraph:
+    def build(cls, entities: Iterable[Entity], edges: Iterable[Edge]) -> Any:
         """Same input in any order -> the same graph (nodes by id, edges sorted, duplicates once)."""
         merged: dict[str, Entity] = {}
         for e in entities:
@@ -125,7 +125,7 @@ class KnowledgeGraph:
             raise
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> KnowledgeGraph:
+    def load(cls, path: str | os.PathLike[str]) -> Any:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
@@ -277,170 +277,3 @@ class KnowledgeGraph:
     def _ref(self, eid: str) -> dict[str, str]:
         d = self._g.nodes[eid]
         return {"id": eid, "name": d["name"], "type": d["type"]}
-
-    # ---- describe
-    def describe(self, name_or_id: str) -> dict[str, Any]:
-        """What the graph knows about one entity, grouped per (relation, direction, other)."""
-        ent = self.resolve(name_or_id)
-        if ent is None:
-            raise MedKBError(f"no entity named {name_or_id!r} in the knowledge graph; "
-                             "try another name, a synonym or an id such as DOID:9352 or DB00331")
-        eid = ent.id
-        groups: dict[tuple[str, str, str, str, bool], list[dict[str, Any]]] = defaultdict(list)
-        for _, v, d in self._g.out_edges(eid, data=True):
-            groups[(d["relation"], "out", v, "", bool(d.get("negated")))].append(self.evidence(eid, v, d))
-        for u, _, d in self._g.in_edges(eid, data=True):
-            groups[(d["relation"], "in", u, "", bool(d.get("negated")))].append(self.evidence(u, eid, d))
-        if ent.type == COMPOUND:  # what the drug inherits from its classes
-            for cls in self.classes_of(eid):
-                for rel in ("contraindicated_in", "interacts_with", "treats", "palliates", "not_indicated_for"):
-                    for v, d in self._out(cls, rel):
-                        groups[(rel, "out", v, cls, False)].append(self.evidence(cls, v, d))
-                for u, d in self._in(cls, "interacts_with"):
-                    groups[("interacts_with", "in", u, cls, False)].append(self.evidence(u, cls, d))
-        order = {r: i for i, r in enumerate(RELATION_ORDER)}
-        edges = []
-        for (rel, direction, other, via, negated), evidence in groups.items():
-            item: dict[str, Any] = {"relation": rel, "direction": direction, "other": self._ref(other),
-                                    "evidence": self._sort_evidence(evidence)}
-            worst = max((e.get("severity") for e in evidence), key=severity_rank, default=None)
-            if worst:
-                item["severity"] = worst
-            if via:
-                item["via"] = self._ref(via)
-            if negated:
-                item["negated"] = True
-            edges.append(item)
-        edges.sort(key=lambda e: (order.get(e["relation"], len(order)), e["relation"], e["direction"],
-                                  "via" in e, e.get("negated", False), e["other"]["name"].casefold(),
-                                  e["other"]["id"]))
-        parents = sorted({v for v, _ in self._out(eid, "is_a")})
-        ancestors = self.ancestors(eid, levels=50)
-        return {
-            "entity": {"id": eid, "name": ent.name, "type": ent.type, "synonyms": list(ent.synonyms)},
-            "is_a": {
-                "parents": [self._ref(p) for p in parents],
-                "ancestors": [self._ref(a) for a in sorted(ancestors, key=lambda a: (ancestors[a], a))],
-                "children": len({u for u, _ in self._in(eid, "is_a")}),
-            },
-            "classes": [self._ref(c) for c in self.classes_of(eid)],
-            "edges": edges,
-        }
-
-    # ---- the questions answer verification asks
-    def indication(self, drug_id: str, disease_id: str, levels: int = 3) -> dict[str, Any]:
-        """Is the drug (or its class) indicated for the disease, an ancestor or a descendant?
-
-        Nearest evidence wins: at each distance a curated treats/palliates edge beats a
-        not-indicated edge, which beats a literature-only treats edge. A not-indicated edge
-        counts for the disease and its ancestors only (saying nothing about its subtypes).
-        """
-        drugs = self._drug_nodes(drug_id)
-        if drug_id in self._g and self._g.nodes[drug_id]["type"] == DRUG_CLASS:
-            drugs += [(m, m) for m in self.members_of(drug_id)]
-        up = {disease_id: 0, **self.ancestors(disease_id, levels)}
-        down = self.descendants(disease_id, levels)
-        for dist in range(levels + 1):
-            ups = {n for n, k in up.items() if k == dist}
-            downs = {n for n, k in down.items() if k == dist}
-            curated, literature, nots = [], [], []
-            for node, via in drugs:
-                for _, v, d in self._g.out_edges(node, data=True) if node in self._g else ():
-                    if d.get("negated") or d.get("retracted") or (v not in ups and v not in downs):
-                        continue
-                    if d["relation"] in INDICATION_RELATIONS:
-                        ev = self.evidence(node, v, d) | {"via_class": via}
-                        (literature if d["source"] == LITERATURE else curated).append(ev)
-                    elif d["relation"] == "not_indicated_for" and v in ups:
-                        nots.append(self.evidence(node, v, d) | {"via_class": via})
-            for status, found in (("indicated", curated), ("not_indicated", nots), ("indicated", literature)):
-                if found:
-                    found = self._sort_evidence(found)
-                    via = found[0]["object"]
-                    return {
-                        "status": status, "drug": drug_id, "disease": disease_id, "via": via,
-                        "distance": dist,
-                        "direction": "self" if dist == 0 else ("ancestor" if via in ups else "descendant"),
-                        "relation": found[0]["relation"], "via_class": found[0]["via_class"],
-                        "evidence": found,
-                    }
-        return {"status": "unknown", "drug": drug_id, "disease": disease_id, "via": None,
-                "distance": None, "direction": None, "relation": None, "via_class": None, "evidence": []}
-
-    def contraindications(self, drug_id: str, condition_ids: Sequence[str], levels: int = 3) -> list[dict[str, Any]]:
-        """Contraindications of the drug or its classes in the conditions or their ancestors."""
-        found: dict[tuple[str, str, str | None], list[dict[str, Any]]] = defaultdict(list)
-        drugs = self._drug_nodes(drug_id)
-        for cond in dict.fromkeys(condition_ids):
-            targets = {cond: 0, **self.ancestors(cond, levels)}
-            for eq in self.equivalents(cond):
-                targets.setdefault(eq, 0)
-            for node, via in drugs:
-                for v, d in self._out(node, "contraindicated_in"):
-                    if v in targets:
-                        found[(cond, v, via)].append(self.evidence(node, v, d))
-        out = []
-        for (cond, matched, via), evidence in found.items():
-            severity = max((e.get("severity") for e in evidence), key=severity_rank, default=None)
-            out.append({"drug": drug_id, "condition": cond, "matched": matched, "severity": severity,
-                        "via_class": via, "evidence": self._sort_evidence(evidence)})
-        out.sort(key=lambda r: (-severity_rank(r["severity"]), r["condition"], r["matched"], r["via_class"] or ""))
-        return out
-
-    def interactions(self, drug_ids: Sequence[str]) -> list[dict[str, Any]]:
-        """Interactions between every two of the drugs, their classes included; worst first."""
-        ids = list(dict.fromkeys(drug_ids))
-        out = []
-        for i, a in enumerate(ids):
-            for b in ids[i + 1:]:
-                evidence: list[dict[str, Any]] = []
-                via: set[str] = set()
-                for x, va in self._drug_nodes(a):
-                    for y, vb in self._drug_nodes(b):
-                        for u, w in ((x, y), (y, x)):
-                            for v, d in self._out(u, "interacts_with"):
-                                if v == w:
-                                    evidence.append(self.evidence(u, v, d))
-                                    via.update(c for c in (va, vb) if c)
-                if evidence:
-                    severity = max((e.get("severity") for e in evidence), key=severity_rank, default=None)
-                    out.append({"a": a, "b": b, "severity": severity, "via": sorted(via),
-                                "evidence": self._sort_evidence(evidence)})
-        out.sort(key=lambda r: (-severity_rank(r["severity"]), ids.index(r["a"]), ids.index(r["b"])))
-        return out
-
-    def symptoms(self, disease_id: str, descendants: int = 0) -> list[dict[str, Any]]:
-        """Symptoms the disease presents (curated or literature), optionally via its subtypes."""
-        found: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        sources = {disease_id: 0, **self.descendants(disease_id, descendants)} if descendants else {disease_id: 0}
-        for node in sources:
-            for v, d in self._out(node, "presents_with"):
-                found[v].append(self.evidence(node, v, d))
-        out = []
-        for sid in sorted(found, key=lambda s: (self._g.nodes[s]["name"].casefold(), s)):
-            out.append({"symptom": self._ref(sid), "equivalent_ids": self.equivalents(sid),
-                        "evidence": self._sort_evidence(found[sid])})
-        return out
-
-
-_CACHE: dict[tuple[str, float], KnowledgeGraph] = {}
-_CACHE_LOCK = threading.Lock()
-
-
-def load_cached(path: str | os.PathLike[str]) -> KnowledgeGraph:
-    """A version's graph with its vocabulary built, loaded once per process.
-
-    Search (the entity boost) and verification both need it; loading and indexing it twice
-    would cost seconds per question. Versions are immutable, so (path, mtime) is a safe key;
-    only the newest is kept, as one live version per process is the common case.
-    """
-    path = Path(path)
-    key = (str(path.resolve()), path.stat().st_mtime)
-    with _CACHE_LOCK:
-        graph = _CACHE.get(key)
-        if graph is None:
-            graph = KnowledgeGraph.load(path)
-            graph.vocabulary()
-            _CACHE.clear()
-            _CACHE[key] = graph
-        return graph
