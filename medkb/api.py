@@ -29,6 +29,7 @@ from medkb.results import (
     DiagnoseResult,
     GraphResult,
     InfoResult,
+    Result,
     SearchResult,
 )
 
@@ -47,9 +48,11 @@ class BuildSettings:
     index: str = "auto"
     vector_precision: str = "fp32"
     llm_summaries: bool = False
+    retractions: tuple[Path, ...] = ()  # retraction lists (CSV/TSV with DOI, PMID or id)
     extra: dict[str, Any] = field(default_factory=dict)  # further BuildOptions fields
 
     def options(self) -> Any:
+        from generation.impact import for_build
         from ingest.pipeline import BuildOptions, default_graph_seeds
 
         for g in self.graph_files:
@@ -72,7 +75,9 @@ class BuildSettings:
                             graph_files=tuple(Path(g) for g in self.graph_files),
                             keep_versions=self.keep_versions, index_kind=self.index,
                             vector_precision=self.vector_precision,
-                            summary_backend=summary_backend, **self.extra)
+                            summary_backend=summary_backend,
+                            retractions=tuple(Path(r) for r in self.retractions),
+                            impact=for_build, **self.extra)
 
 
 class Session:
@@ -158,7 +163,7 @@ class MedKB:
 
     # -- retrieval -------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, *, method: str = "hybrid",
-               filters: Any = None) -> SearchResult:
+               filters: Any = None, include_retracted: bool = False) -> SearchResult:
         """Passages for `query`; `filters` is a retrieval.search.Filters or a dict of its
         fields (evidence_types, year_min, year_max, sources)."""
         from retrieval.search import Filters, hit_json
@@ -167,7 +172,8 @@ class MedKB:
             filters = Filters(**{k_: tuple(v) if isinstance(v, list) else v
                                  for k_, v in filters.items()})
         s = self.session()
-        hits = s.searcher.search(query, k, method=method, filters=filters)
+        hits = s.searcher.search(query, k, method=method, filters=filters,
+                                 include_retracted=include_retracted)
         meta = s.version.doc_meta(h.passage.doc_id for h in hits)
         results = []
         for h in hits:
@@ -181,7 +187,8 @@ class MedKB:
 
     # -- answering -------------------------------------------------------------------------
     def ask(self, question: str, *, policy: str = "flag", backend: str = "local", k: int = 5,
-            model: str | None = None, record: bool = True) -> AnswerResult:
+            model: str | None = None, record: bool = True,
+            include_retracted: bool = False) -> AnswerResult:
         """Answer from the KB with citations, verify, and record in the ledger."""
         from generation.answer import AskOptions, answer_question, public_view
 
@@ -196,7 +203,8 @@ class MedKB:
             settings = replace(settings, model=model)
         gen = s.backend(backend, settings)
         rec = answer_question(question, s.version, s.searcher, gen,
-                              AskOptions(k=k, policy=policy), checker=s.checker)
+                              AskOptions(k=k, policy=policy, include_retracted=include_retracted),
+                              checker=s.checker)
         gen_id = self._record(rec, "ask") if record else None
         return AnswerResult({"id": gen_id, **public_view(rec)})
 
@@ -239,6 +247,13 @@ class MedKB:
             raise MedKBError("give a generation id (or 'latest')")
         return AuditResult(run_audit(generation_id.strip(), self.store))
 
+    def affected(self, since: str | None = None) -> Result:
+        """Generations whose cited sources were removed, changed or retracted, or whose checks
+        come out differently, since `since` (default: each since its own KB version)."""
+        from generation.impact import affected
+
+        return Result(affected(self.store, since=since, current=self.session().version))
+
     def verify_ledger(self) -> dict[str, Any]:
         from kb.ledger import Ledger
 
@@ -255,6 +270,9 @@ class MedKB:
         data = load_cached(path).describe(entity)
         if data is None:
             raise MedKBError(f"{entity!r} is not an entity of the knowledge graph")
+        from kb.retractions import annotate_evidence
+
+        annotate_evidence(v, data)  # literature evidence from retracted/flagged papers
         return GraphResult(data)
 
     def info(self) -> InfoResult:
