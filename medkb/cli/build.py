@@ -19,17 +19,20 @@ KeepOpt = typer.Option(None, "--keep-versions",
                             "version are never cut off).")
 GraphOpt = typer.Option([], "--graph", help="Extra rule file (TSV/CSV), repeatable.")
 NoGraphOpt = typer.Option(False, "--no-graph", help="Skip the knowledge graph.")
+RetractionsOpt = typer.Option([], "--retractions", help="Retraction list (CSV/TSV with a DOI, PMID or id column and a reason; a Retraction Watch export works), repeatable; kept by later updates.")
 
 
 def _build(sources: list[Path], kb: Path | None, as_json: bool, embedder: str,
            graph: list[Path], no_graph: bool, update: bool, keep_versions: int | None,
-           index: str, vector_precision: str, llm_summaries: bool) -> None:
+           index: str, vector_precision: str, llm_summaries: bool,
+           retractions: list[Path] | None = None) -> None:
     import medkb
 
     settings = medkb.BuildSettings(embedder=embedder, graph=not no_graph,
                                    graph_files=tuple(graph), keep_versions=keep_versions,
                                    index=index, vector_precision=vector_precision,
-                                   llm_summaries=llm_summaries)
+                                   llm_summaries=llm_summaries,
+                                   retractions=tuple(retractions or ()))
     cb, bars = progress()
     if bars is not None:
         bars.start()
@@ -38,7 +41,17 @@ def _build(sources: list[Path], kb: Path | None, as_json: bool, embedder: str,
     finally:
         if bars is not None:
             bars.stop()
-    emit(report, as_json, render.build_report)
+    emit(report, as_json, _report)
+
+
+def _report(r: dict) -> None:
+    from medkb.cli import impact
+
+    render.build_report(r)
+    if r.get("affected_generations"):
+        print(f"{len(r['affected_generations'])} recorded generation(s) affected by this change "
+              "(medkb audit --affected):")
+        impact.generations(r["affected_generations"], limit=10)
 
 
 def register(app: typer.Typer) -> None:
@@ -54,10 +67,11 @@ def register(app: typer.Typer) -> None:
         index: str = IndexOpt,
         vector_precision: str = PrecisionOpt,
         llm_summaries: bool = LlmSummaryOpt,
+        retractions: list[Path] = RetractionsOpt,
     ) -> None:
         """Build a new KB version from SOURCES (reusing vectors of unchanged passages)."""
         run(lambda: _build(sources, kb, as_json, embedder, graph, no_graph, False,
-                           keep_versions, index, vector_precision, llm_summaries))
+                           keep_versions, index, vector_precision, llm_summaries, retractions))
 
     @app.command()
     def update(
@@ -71,11 +85,12 @@ def register(app: typer.Typer) -> None:
         index: str = IndexOpt,
         vector_precision: str = PrecisionOpt,
         llm_summaries: bool = LlmSummaryOpt,
+        retractions: list[Path] = RetractionsOpt,
     ) -> None:
         """Publish a new version for the corpus as it is now: added, changed and removed
         documents are detected by content hash; only changed passages are embedded."""
         run(lambda: _build(sources, kb, as_json, embedder, graph, no_graph, True,
-                           keep_versions, index, vector_precision, llm_summaries))
+                           keep_versions, index, vector_precision, llm_summaries, retractions))
 
     @app.command()
     def prune(kb: Path | None = KbOpt, keep: int = typer.Option(3, help="Versions to keep."),

@@ -11,6 +11,8 @@ from kb.errors import MedKBError
 from medkb.cli import render
 from medkb.cli.common import JsonOpt, KbOpt, emit, open_kb, read_text_arg, run
 
+IncludeRetractedOpt = typer.Option(False, "--include-retracted", help="Also retrieve retracted papers (flagged; never cited).")
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -23,6 +25,7 @@ def register(app: typer.Typer) -> None:
         year_min: int | None = typer.Option(None, "--year-min"),
         year_max: int | None = typer.Option(None, "--year-max"),
         source: list[str] = typer.Option([], "--source", help="Substring or glob of the source path; repeatable."),
+        include_retracted: bool = IncludeRetractedOpt,
         as_json: bool = JsonOpt,
     ) -> None:
         """Retrieve passages for QUERY (with each document's summary and evidence class)."""
@@ -30,7 +33,8 @@ def register(app: typer.Typer) -> None:
         def go() -> None:
             filters = {"evidence_types": evidence_type, "year_min": year_min,
                        "year_max": year_max, "sources": source}
-            emit(open_kb(kb).search(query, k, method=method, filters=filters), as_json,
+            emit(open_kb(kb).search(query, k, method=method, filters=filters,
+                                    include_retracted=include_retracted), as_json,
                  render.search_results)
 
         run(go)
@@ -44,6 +48,7 @@ def register(app: typer.Typer) -> None:
         base_url: str | None = typer.Option(None, help="OpenAI-compatible server URL, e.g. http://localhost:8000/v1"),
         policy: str = typer.Option("flag", help="flag: keep and mark; strict: drop unsupported claims."),
         k: int = typer.Option(5, "-k", help="Passages given to the generator."),
+        include_retracted: bool = IncludeRetractedOpt,
         as_json: bool = JsonOpt,
     ) -> None:
         """Answer QUESTION from the KB with citations, verify it, and record it in the ledger."""
@@ -53,7 +58,8 @@ def register(app: typer.Typer) -> None:
 
             settings = BackendSettings.from_env(model=model, base_url=base_url)
             result = open_kb(kb, backend_settings=settings).ask(
-                question, policy=policy, backend=backend, k=k)
+                question, policy=policy, backend=backend, k=k,
+                include_retracted=include_retracted)
             emit(result, as_json, render.answer)
 
         run(go)
@@ -89,6 +95,8 @@ def register(app: typer.Typer) -> None:
         gen_id: str | None = typer.Argument(None, help="Generation id (a unique prefix is enough)."),
         kb: Path | None = KbOpt,
         verify_ledger: bool = typer.Option(False, "--verify-ledger", help="Check the whole ledger chain."),
+        affected: bool = typer.Option(False, "--affected", help="List the recorded generations whose cited sources were removed, changed or retracted, or whose checks now differ."),
+        since: str | None = typer.Option(None, "--since", help="With --affected: only changes after this KB version."),
         as_json: bool = JsonOpt,
     ) -> None:
         """Show a past generation and re-verify its sources and the ledger chain."""
@@ -97,6 +105,13 @@ def register(app: typer.Typer) -> None:
             import medkb
 
             api = medkb.MedKB(kb)
+            if affected:
+                from medkb.cli import impact
+
+                emit(open_kb(kb).affected(since), as_json, impact.affected)
+                return
+            if since is not None:
+                raise MedKBError("--since goes with --affected")
             if gen_id is None:
                 if not verify_ledger:
                     raise MedKBError("give a generation id, or --verify-ledger")

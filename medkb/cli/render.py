@@ -22,6 +22,10 @@ def search_results(d: dict[str, Any]) -> None:
         tag = f" ({r['evidence_type']})" if r.get("evidence_type") else ""
         print(f"{r['rank']:>2}. {r['score']:.3f}  {r['title'] or '(untitled)'}{tag}  [{where}]")
         print("    " + " ".join(r["text"].split())[:240])
+        if r.get("retraction"):
+            from medkb.cli.impact import retraction_line
+
+            print(f"    {retraction_line(r['retraction'])}")
 
 
 def clinical(c: dict[str, Any] | None) -> None:
