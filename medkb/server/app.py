@@ -8,6 +8,7 @@ meanwhile. Every failure a client can cause is a 4xx with {"error": ...}; never 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -35,6 +36,17 @@ WEB = Path(__file__).resolve().parent.parent / "web"
 
 class NotFound(MedKBError):
     """The thing asked for (generation, entity, passage) does not exist: 404."""
+
+
+class Doc(JSONResponse):
+    """A contract document as it is (already JSON types): skips FastAPI's re-encoding."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def doc(result: Any) -> Doc:
+    return Doc(result.to_dict() if hasattr(result, "to_dict") else result)
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -107,52 +119,52 @@ def create_app(kb: Any, config: ServerConfig | None = None) -> Any:
                 "generation_queue": gate.stats()}
 
     @app.get("/api/info", tags=["service"])
-    def info() -> dict[str, Any]:
-        return {**kb.info().to_dict(), "backends": list(config.backends),
-                "default_backend": config.default_backend}
+    def info() -> Doc:
+        return doc({**kb.info().to_dict(), "backends": list(config.backends),
+                    "default_backend": config.default_backend})
 
     @app.post("/api/search", tags=["retrieval"])
-    def search(body: schemas.SearchRequest) -> dict[str, Any]:
+    def search(body: schemas.SearchRequest) -> Doc:
         filters = None
         if body.evidence_types or body.year_min is not None or body.year_max is not None:
             filters = {"evidence_types": body.evidence_types or [], "year_min": body.year_min,
                        "year_max": body.year_max}
-        return kb.search(body.query, body.k, method=body.method, filters=filters).to_dict()
+        return doc(kb.search(body.query, body.k, method=body.method, filters=filters))
 
     @app.post("/api/ask", tags=["answering"])
-    async def ask(body: schemas.AskRequest) -> dict[str, Any]:
+    async def ask(body: schemas.AskRequest) -> Doc:
         backend = body.backend or config.default_backend
         if backend not in config.backends:
             raise MedKBError(f"unknown backend {backend!r}: this server answers with "
                              f"{', '.join(config.backends)}")
         result = await gate.run(kb.ask, body.question, policy=body.policy, backend=backend,
                                 k=body.k)
-        return result.to_dict()
+        return doc(result)
 
     @app.post("/api/check", tags=["answering"])
-    def check(body: schemas.CheckRequest) -> dict[str, Any]:
-        return kb.check(body.question, body.answer, policy=body.policy, k=body.k).to_dict()
+    def check(body: schemas.CheckRequest) -> Doc:
+        return doc(kb.check(body.question, body.answer, policy=body.policy, k=body.k))
 
     @app.post("/api/diagnose", tags=["answering"])
-    def diagnose(body: schemas.DiagnoseRequest) -> dict[str, Any]:
-        return kb.diagnose(body.text).to_dict()
+    def diagnose(body: schemas.DiagnoseRequest) -> Doc:
+        return doc(kb.diagnose(body.text))
 
     @app.get("/api/audit/{generation_id}", tags=["answering"])
-    def audit(generation_id: str = PathParam(max_length=64)) -> dict[str, Any]:
+    def audit(generation_id: str = PathParam(max_length=64)) -> Doc:
         if not re.fullmatch(schemas.ID_PATTERN, generation_id):
             raise MedKBError(f"{generation_id[:64]!r} is not a generation id (hex, as `ask` "
                              f"returned it, or 'latest')")
         try:
-            return kb.audit(generation_id).to_dict()
+            return doc(kb.audit(generation_id))
         except KBError as exc:
             if "no generation" in str(exc):
                 raise NotFound(str(exc)) from exc
             raise
 
     @app.get("/api/graph/{entity}", tags=["graph"])
-    def graph(entity: str = PathParam(min_length=1, max_length=200)) -> dict[str, Any]:
+    def graph(entity: str = PathParam(min_length=1, max_length=200)) -> Doc:
         try:
-            return kb.graph(entity).to_dict()
+            return doc(kb.graph(entity))
         except MedKBError as exc:
             if "no knowledge graph" not in str(exc):  # the KB has one; the name is unknown
                 raise NotFound(str(exc)) from exc
