@@ -18,6 +18,7 @@ from typing import Any
 
 import ahocorasick
 
+from kb import lexicon
 from kb.errors import KBError
 from kb.graph import name_rank, normalise_name
 from kb.negation import assertion
@@ -27,66 +28,23 @@ from kb.sentences import sentence_spans
 FORMAT = "medkb-vocabulary"
 FORMAT_VERSION = 1
 
-# Abbreviation -> the name (or synonym) of the entity it stands for. Matched case-sensitively,
-# with an optional plural "s"; entries whose target is not in the vocabulary are ignored.
-ABBREVIATIONS: dict[str, str] = {
-    "T2DM": "type 2 diabetes mellitus", "T2D": "type 2 diabetes mellitus",
-    "T1DM": "type 1 diabetes mellitus", "T1D": "type 1 diabetes mellitus",
-    "DM": "diabetes mellitus", "GDM": "gestational diabetes", "DKA": "diabetic ketoacidosis",
-    "HTN": "hypertension", "CKD": "chronic kidney disease", "ESRD": "end stage renal disease",
-    "AKI": "acute kidney failure", "MI": "myocardial infarction",
-    "AMI": "acute myocardial infarction", "CAD": "coronary artery disease",
-    "CHD": "coronary artery disease", "CHF": "congestive heart failure",
-    "HF": "congestive heart failure", "AF": "atrial fibrillation", "AFib": "atrial fibrillation",
-    "DVT": "deep vein thrombosis", "PE": "pulmonary embolism", "COPD": "chronic obstructive pulmonary disease",
-    "RA": "rheumatoid arthritis", "OA": "osteoarthritis", "MS": "multiple sclerosis",
-    "SLE": "systemic lupus erythematosus", "IBD": "inflammatory bowel disease",
-    "UC": "ulcerative colitis", "IBS": "irritable bowel syndrome",
-    "GERD": "gastroesophageal reflux disease", "GORD": "gastroesophageal reflux disease",
-    "ADHD": "attention deficit hyperactivity disorder", "PTSD": "post-traumatic stress disorder",
-    "OCD": "obsessive-compulsive disorder", "MDD": "major depressive disorder",
-    "ALS": "amyotrophic lateral sclerosis", "AD": "Alzheimer's disease", "PD": "Parkinson's disease",
-    "HIV": "human immunodeficiency virus infectious disease", "AIDS": "acquired immunodeficiency syndrome",
-    "TB": "tuberculosis", "UTI": "urinary tract infection", "HCC": "hepatocellular carcinoma",
-    "NSCLC": "non-small cell lung carcinoma", "SCLC": "small cell lung carcinoma",
-    "CML": "chronic myeloid leukemia", "AML": "acute myeloid leukemia",
-    "CLL": "chronic lymphocytic leukemia", "OSA": "obstructive sleep apnea",
-    "PCOS": "polycystic ovary syndrome", "BPH": "benign prostatic hyperplasia",
-    "NAFLD": "non-alcoholic fatty liver disease", "NASH": "non-alcoholic steatohepatitis",
-    "CVD": "cardiovascular system disease", "HCV": "hepatitis C", "HBV": "hepatitis B",
-    "ARDS": "respiratory distress syndrome", "VTE": "deep vein thrombosis",
-    "NSAID": "NSAIDs", "ACEI": "ACE inhibitors", "ACEi": "ACE inhibitors",
-    "ARB": "Angiotensin receptor blockers", "SSRI": "SSRIs", "MAOI": "MAO inhibitors",
-    "PDE5i": "PDE5 inhibitors", "PPI": "Proton Pump Inhibitors",
-    "MTX": "Methotrexate", "HCTZ": "Hydrochlorothiazide", "5-FU": "Fluorouracil",
-}
+def default_abbreviations() -> dict[str, str]:
+    """Abbreviation -> the entity name it stands for (corpora/lexicon/abbreviations.tsv)."""
+    return dict(lexicon.pairs("abbreviations.tsv"))
 
-# Folded names that are ordinary words, or too vague, to count as a mention on their own.
-STOPLIST: frozenset[str] = frozenset("""
-a an and are as at be but by can do for from had has have he her his i if in into is it its
-me my no not of on or our she so that the their them they this to us was we were what when
-which who will with you your
-aging all also body cold death disease diseases disorder disorders syndrome syndromes
-lesion lesions injury injuries infection infections condition conditions finding findings
-symptom symptoms sign signs abnormality abnormalities complication complications
-mass heat range blood water air light sound sleep cell cells tissue skin bone
-growth development aged
-other others unknown medicine therapy treatment drug drugs agent agents
-""".split()) | frozenset({
-    "birth weight", "body weight", "ideal body weight", "fetal weight", "pain threshold",
-    "signs and symptoms", "ventricular function", "carrier",
-})
-# Very short names are noise unless they are abbreviations we list; these few are not.
-SHORT_WORDS = frozenset({"flu"})
 
-_UK_SPELLINGS = (
-    ("hemorrh", "haemorrh"), ("hemat", "haemat"), ("hemo", "haemo"), ("anemi", "anaemi"),
-    ("leukemi", "leukaemi"), ("ischemi", "ischaemi"), ("edema", "oedema"), ("esophag", "oesophag"),
-    ("tumor", "tumour"), ("diarrhea", "diarrhoea"), ("estrogen", "oestrogen"), ("pediatric", "paediatric"),
-    ("orthopedic", "orthopaedic"), ("fetal", "foetal"), ("celiac", "coeliac"), ("dyspnea", "dyspnoea"),
-    ("apnea", "apnoea"), ("glycemi", "glycaemi"), ("lipidemi", "lipidaemi"), ("kalemi", "kalaemi"),
-    ("natremi", "natraemi"), ("septicemi", "septicaemi"), ("uremi", "uraemi"), ("tumors", "tumours"),
-)
+def _stoplist() -> frozenset[str]:
+    """Folded names too ordinary or vague to count as a mention on their own."""
+    return lexicon.words("vocabulary_stoplist.txt")
+
+
+def _short_words() -> frozenset[str]:
+    """Very short names are noise unless they are abbreviations we list; these few are not."""
+    return lexicon.words("short_words.txt")
+
+
+def _uk_spellings() -> tuple[tuple[str, str], ...]:
+    return lexicon.pairs("uk_spellings.tsv")
 
 
 @dataclass(frozen=True)
@@ -132,7 +90,7 @@ class Vocabulary:
 
     def __init__(self, entities: Sequence[Entity], abbreviations: dict[str, str] | None = None) -> None:
         self._entities = {e.id: e for e in sorted(entities, key=lambda e: e.id)}
-        self._abbreviations = dict(ABBREVIATIONS if abbreviations is None else abbreviations)
+        self._abbreviations = default_abbreviations() if abbreviations is None else dict(abbreviations)
         self._automaton: Any = None
         self._candidates: list[tuple[_Candidate, ...]] = []
         self._names: dict[str, list[tuple[tuple[int, int, int, str], str]]] = {}
@@ -342,9 +300,9 @@ def _is_acronym(surface: str) -> bool:
 
 
 def _useful(key: str) -> bool:
-    if key in STOPLIST:
+    if key in _stoplist():
         return False
-    if len(key) < 4 and key not in SHORT_WORDS:
+    if len(key) < 4 and key not in _short_words():
         return False
     return any(c.isalpha() for c in key)
 
@@ -377,7 +335,7 @@ def _variants(key: str) -> set[str]:
             elif not last.endswith(("itis", "osis", "emia")):
                 out.add(k + "s")
     for k in list(out):
-        for us, uk in _UK_SPELLINGS:
+        for us, uk in _uk_spellings():
             if us in k:
                 out.add(k.replace(us, uk))
     out.discard(key)
