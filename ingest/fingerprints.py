@@ -21,11 +21,29 @@ TOOL_PACKAGES = ("medkb", "sentence-transformers", "transformers", "torch", "onn
 
 def enrichment_fingerprint(embedder: Any) -> str:
     h = hashlib.sha256(embedder.model_id.encode())
-    for name in ENRICH_CODE:
-        source = getattr(importlib.import_module(name), "__file__", None)
-        if source:
-            h.update(Path(source).read_bytes())
+    update_with_code(h, ENRICH_CODE)
     return h.hexdigest()
+
+
+def update_with_code(h: Any, modules: tuple[str, ...]) -> None:
+    """Hash the source of each module (every .py file of a package) and, as the code reads
+    them, the data files in corpora/lexicon."""
+    from kb.lexicon import LEXICON_DIR
+
+    for name in modules:
+        mod = importlib.import_module(name)
+        source = getattr(mod, "__file__", None)
+        if not source:
+            continue
+        files = [Path(source)]
+        if Path(source).name == "__init__.py":
+            files = sorted(Path(source).parent.rglob("*.py"))
+        for f in files:
+            h.update(f"{name}:{f.name}".encode() + b"\0" + f.read_bytes() + b"\0")
+    if LEXICON_DIR.is_dir():
+        for f in sorted(LEXICON_DIR.iterdir()):
+            if f.is_file():
+                h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
 
 
 def tool_versions() -> dict[str, str]:

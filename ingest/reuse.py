@@ -23,23 +23,21 @@ if TYPE_CHECKING:
 # What extraction depends on besides the curated files: a change to any of these modules
 # makes the next build extract every passage again.
 _EXTRACTION_CODE = ("ingest.relations", "ingest.curated", "ingest.stages", "kb.vocabulary",
-                    "kb.sentences", "kb.graph", "kb.records")
+                    "kb.negation", "kb.lexicon", "kb.sentences", "kb.graph", "kb.records")
 
 
 def extraction_fingerprint(options: BuildOptions) -> str:
     """sha256 over the curated graph files, the user rule files and the extraction code."""
     import hashlib
-    import importlib
+
+    from ingest.fingerprints import update_with_code
 
     h = hashlib.sha256()
     assert options.graph_seeds is not None
     seeds = sorted(p for p in Path(options.graph_seeds).iterdir() if p.is_file())
     for path in [*seeds, *options.graph_files]:
         h.update(path.name.encode() + b"\0" + Path(path).read_bytes() + b"\0")
-    for name in _EXTRACTION_CODE:
-        source = getattr(importlib.import_module(name), "__file__", None)
-        if source:
-            h.update(name.encode() + b"\0" + Path(source).read_bytes() + b"\0")
+    update_with_code(h, _EXTRACTION_CODE)
     return h.hexdigest()
 
 
