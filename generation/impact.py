@@ -15,7 +15,6 @@ version the build replaced as `since`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import sqlite3
@@ -99,15 +98,14 @@ def affected(kb: KnowledgeBase, *, since: str | None = None, current: Version | 
         reasons = _source_reasons(con, gens, wanted, current, versions, since)
         if checks:
             _check_reasons(con, gens, wanted, current, versions, since, reasons, out)
-        records = _records(con, sorted(reasons))
+        questions = _questions(con, sorted(reasons))
     finally:
         con.close()
     for seq in sorted(reasons):
         gid, created, kind, ver = gens[seq]
-        record = records.get(seq, {})
-        items = [_describe(r, record) for r in reasons[seq]]
+        items = [_describe(r) for r in reasons[seq]]
         out["affected"].append({"id": gid, "created_at": created, "kind": kind, "kb_version": ver,
-                                "question": record.get("question"),
+                                "question": questions.get(seq),
                                 "kinds": sorted({r["kind"] for r in items}), "reasons": items})
     out["affected_count"] = len(out["affected"])
     out["seconds"] = round(time.perf_counter() - t0, 4)
@@ -148,8 +146,12 @@ def _source_reasons(con: sqlite3.Connection, gens: dict[int, tuple], wanted: set
                     current: Version, versions: _Versions, since: str | None
                     ) -> dict[int, list[dict[str, Any]]]:
     rows = [r for r in con.execute(
-        "SELECT seq, passage_id, doc_id, source, external_id FROM ledger_cites "
+        "SELECT seq, passage_id, doc_id, source, external_id, title, text FROM ledger_cites "
         "WHERE role = 'cited'") if wanted is None or r[0] in wanted]
+    refs: dict[str | None, str | None] = {}
+    for g in gens.values():
+        if g[3] not in refs:
+            refs[g[3]] = _ref(g[3], since)
     now = present_passages(current, (r[1] for r in rows))
     missing = {r[1] for r in rows} - now
     # Was a missing passage there at the reference point? (Only asked of versions that are not
@@ -157,7 +159,7 @@ def _source_reasons(con: sqlite3.Connection, gens: dict[int, tuple], wanted: set
     there: dict[str | None, set[str]] = {}
     for seq, pid, *_ in rows:
         own = gens[seq][3]
-        ref = _ref(own, since)
+        ref = refs[own]
         if pid in missing and ref != own and ref not in there:
             v = versions.get(ref)
             there[ref] = present_passages(v, missing) if v is not None else set(missing)
@@ -165,24 +167,25 @@ def _source_reasons(con: sqlite3.Connection, gens: dict[int, tuple], wanted: set
     gone = [r for r in rows if r[1] in missing]
     still = _still_there(current, gone)
     out: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for seq, pid, doc_id, source, external_id in rows:
+    for seq, pid, doc_id, source, external_id, title, text in rows:
+        if pid not in missing and doc_id not in flagged_now:
+            continue
         own = gens[seq][3]
-        ref = _ref(own, since)
+        ref = refs[own]
+        seen = {"passage_id": pid, "doc_id": doc_id, "title": title, "external_id": external_id,
+                "source": source, "cited_text": text}
         if pid in missing:
             if ref != own and pid not in there.get(ref, set()):
                 continue  # gone before the reference point: not this change
             new_doc = still.get((doc_id, source, external_id))
-            out[seq].append({"kind": "changed" if new_doc else "missing", "passage_id": pid,
-                             "doc_id": doc_id, **({"new_doc_id": new_doc} if new_doc else {})})
+            out[seq].append({"kind": "changed" if new_doc else "missing", **seen,
+                             **({"new_doc_id": new_doc} if new_doc else {})})
             continue
-        now_rec = flagged_now.get(doc_id)
-        if now_rec is None:
-            continue
+        now_rec = flagged_now[doc_id]
         ref_v = versions.get(ref)
         before = of_version(ref_v).get(doc_id) if ref_v is not None else None
         if rank(now_rec.get("status")) > rank((before or {}).get("status")):
-            out[seq].append({"kind": now_rec["status"], "passage_id": pid, "doc_id": doc_id,
-                             "retraction": now_rec,
+            out[seq].append({"kind": now_rec["status"], **seen, "retraction": now_rec,
                              "status_before": (before or {}).get("status")})
     return out
 
@@ -222,15 +225,18 @@ def _records(con: sqlite3.Connection, seqs: Sequence[int]) -> dict[int, dict[str
     return out
 
 
-def _describe(reason: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
-    """A reason with what the record knew of the cited passage (title, id, the cited text), and
-    for a missing passage whether its document is gone or was edited."""
+def _questions(con: sqlite3.Connection, seqs: Sequence[int]) -> dict[int, str | None]:
+    out: dict[int, str | None] = {}
+    for chunk in _in_chunks([str(s) for s in seqs]):
+        marks = ",".join("?" * len(chunk))
+        out.update(con.execute(f"SELECT seq, question FROM ledger_generations WHERE seq IN "
+                               f"({marks})", [int(s) for s in chunk]))
+    return out
+
+
+def _describe(reason: dict[str, Any]) -> dict[str, Any]:
+    """A reason, saying for a missing passage whether its document is gone or was edited."""
     out = dict(reason)
-    cit = next((c for c in record.get("citations") or [] if c.get("passage_id") == reason.get(
-        "passage_id")), None)
-    if cit is not None:
-        out.update(title=cit.get("title"), external_id=cit.get("external_id"),
-                   source=cit.get("source"), cited_text=cit.get("text"))
     if out["kind"] == "missing":
         out["kind"] = "removed"
         out["detail"] = "the cited passage and its document are no longer in the KB"
@@ -250,6 +256,7 @@ def _check_reasons(con: sqlite3.Connection, gens: dict[int, tuple], wanted: set[
         if wanted is None or seq in wanted:
             by_ref[_ref(g[3], since) or ""].add(seq)
     touched_by_ref: dict[str, set[str]] = {}
+    skipped = 0
     for ref in by_ref:
         v = versions.get(ref)
         if v is None or v.id == current.id:
@@ -258,6 +265,7 @@ def _check_reasons(con: sqlite3.Connection, gens: dict[int, tuple], wanted: set[
             out["notes"].append(f"the curated graph or extraction code changed since {ref}: checks "
                                 f"of {len(by_ref[ref])} generation(s) were not compared; audit "
                                 "them one by one")
+            skipped += 1
             continue
         touched_by_ref[ref] = touched_entities(v, current)
     candidates: set[int] = set()
@@ -268,19 +276,19 @@ def _check_reasons(con: sqlite3.Connection, gens: dict[int, tuple], wanted: set[
             candidates.update(seq for (seq,) in con.execute(
                 f"SELECT DISTINCT seq FROM ledger_entities WHERE entity_id IN ({marks})", chunk)
                 if seq in by_ref[ref])
-    out["checks_compared"] = bool(touched_by_ref) or not by_ref
+    out["checks_compared"] = not skipped
     if not candidates:
         return
     from generation.audit import recheck_record
 
-    records = _records(con, sorted(candidates))
-    results: dict[str, dict[str, Any]] = {}
+    keys = _content_keys(con, sorted(candidates))
+    first: dict[str, int] = {}
     for seq in sorted(candidates):
-        record = records[seq]
-        key = _content_key(record)
-        if key not in results:
-            results[key] = recheck_record(record, current)
-        diff = _check_diff(results[key])
+        first.setdefault(keys.get(seq) or str(seq), seq)
+    records = _records(con, sorted(first.values()))  # one record per distinct content
+    results = {key: recheck_record(records[seq], current) for key, seq in first.items()}
+    for seq in sorted(candidates):
+        diff = _check_diff(results[keys.get(seq) or str(seq)])
         if diff:
             reasons[seq].append({"kind": "checks_changed", "checks": diff})
     out["rechecked"] = len(results)
@@ -326,10 +334,10 @@ def _mentioned(version: Version, doc_ids: Iterable[str]) -> set[str]:
     return out
 
 
-def _content_key(record: dict[str, Any]) -> str:
-    """Generations with the same question, claims and citations recheck to the same result."""
-    blob = json.dumps([record.get("question"), record.get("claims"),
-                       [(c.get("passage_id"), c.get("start"), c.get("end"))
-                        for c in record.get("citations") or []], record.get("checks")],
-                      sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+def _content_keys(con: sqlite3.Connection, seqs: Sequence[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for chunk in _in_chunks([str(s) for s in seqs]):
+        marks = ",".join("?" * len(chunk))
+        out.update(con.execute(f"SELECT seq, content_key FROM ledger_generations WHERE seq IN "
+                               f"({marks})", [int(s) for s in chunk]))
+    return out

@@ -54,6 +54,10 @@ _NATURE = {"retraction": RETRACTED, "retracted": RETRACTED, "partial retraction"
            "corrected": CORRECTED, "erratum": CORRECTED}
 
 
+_NOTICE_NAME = {RETRACTED: "retraction", PARTIALLY_RETRACTED: "partial retraction",
+                CONCERN: "expression of concern", CORRECTED: "erratum"}
+
+
 @dataclass(frozen=True)
 class Signal:
     status: str
@@ -250,7 +254,7 @@ def apply(docs: list[tuple[Document, str]], entries: Sequence[ListEntry] = ()
             for target in {t for k in keys for t in by_key.get(k, ()) if t != notice.doc_id}:
                 signals[target].append(Signal(
                     status, "notice", _doc_id_label(notice), notice_doc_id=notice.doc_id,
-                    reason=f"{status.replace('_', ' ')} notice {_doc_id_label(notice)} is in "
+                    reason=f"{_NOTICE_NAME[status]} notice {_doc_id_label(notice)} is in "
                            "this KB"))
     unmatched = 0
     for e in entries:

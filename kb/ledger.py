@@ -60,7 +60,7 @@ class Ledger:
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=FULL")
         con.executescript(_SCHEMA)
-        con.executescript(ledger_index.SCHEMA)
+        ledger_index.ensure(con)
         return con
 
     def append(self, record: dict[str, Any], *, kind: str = "ask") -> str:
