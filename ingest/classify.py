@@ -24,15 +24,30 @@ deterministic for a given embedder.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlparse
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
+from ingest.evidence_metadata import (
+    evidence_from_format,
+    evidence_from_mesh,
+    evidence_from_metadata,
+    evidence_from_publication_types,
+    mesh_design_votes,
+)
 from ingest.summarise import SentenceTable, TextEmbedder, embed_sentences
+from kb.lexicon import lexicon_file
 from kb.records import Document
+
+__all__ = ["EVIDENCE_TYPES", "TOPICS", "Classification", "TextClassifier", "classify",
+           "classify_documents", "evidence_from_format", "evidence_from_mesh",
+           "evidence_from_metadata", "evidence_from_publication_types", "mesh_design_votes",
+           "topic_from_mesh", "topic_from_text"]
 
 EVIDENCE_TYPES = (
     "guideline", "systematic_review", "rct", "cohort_case_control", "case_report",
@@ -60,272 +75,26 @@ class Classification:
     topic_confidence: float = 0.0
 
 
-# --- 1. PubMed publication types ------------------------------------------------------------
-
-# (evidence type, confidence, publication types); the first rule that matches wins, so a
-# meta-analysis tagged "Review" is a systematic review and a case report with a literature
-# review stays a case report.
-_PUBLICATION_RULES: tuple[tuple[str, float, frozenset[str]], ...] = (
-    ("guideline", 0.95, frozenset({"Practice Guideline", "Guideline",
-                                   "Consensus Development Conference",
-                                   "Consensus Development Conference, NIH"})),
-    ("systematic_review", 0.95, frozenset({"Systematic Review", "Meta-Analysis",
-                                           "Network Meta-Analysis"})),
-    ("rct", 0.95, frozenset({"Randomized Controlled Trial",
-                             "Randomized Controlled Trial, Veterinary"})),
-    ("rct", 0.8, frozenset({"Pragmatic Clinical Trial", "Equivalence Trial",
-                            "Adaptive Clinical Trial"})),  # randomised by construction, nearly always
-    ("case_report", 0.9, frozenset({"Case Reports"})),
-    ("cohort_case_control", 0.8, frozenset({"Observational Study", "Twin Study",
-                                            "Observational Study, Veterinary"})),
-    ("narrative_review", 0.85, frozenset({"Review", "Scoping Review"})),
-    ("other", 0.7, frozenset({"Editorial", "Comment", "Letter", "News", "Biography",
-                              "Historical Article", "Published Erratum", "Retraction Notice",
-                              "Interview", "Portrait", "Lecture"})),
-)
-# Deliberately absent: "Comparative Study", "Multicenter Study", "Evaluation Study",
-# "Validation Study", "Clinical Trial" and its phases (single-arm trials are common),
-# "Controlled Clinical Trial" (non-random allocation): they leave the decision to MeSH/text.
-
-_SYSTEMATIC = re.compile(r"systematic(ally)? review|meta-?analy[sz]|pooled analysis of",
-                         re.IGNORECASE)
-
-
-def evidence_from_publication_types(types: Iterable[str], title: str = ""
-                                    ) -> tuple[str, float] | None:
-    have = {t.strip() for t in types}
-    for label, conf, names in _PUBLICATION_RULES:
-        if have & names:
-            if label == "narrative_review" and _SYSTEMATIC.search(title or ""):
-                return "systematic_review", 0.8  # indexed before NLM's "Systematic Review" type
-            return label, conf
-    return None
-
-
-# --- 2. MeSH study-design descriptors -------------------------------------------------------
-
-MESH_RCT = frozenset({"Random Allocation", "Double-Blind Method", "Single-Blind Method",
-                      "Cross-Over Studies"})
-MESH_OBSERVATIONAL = frozenset({"Cohort Studies", "Case-Control Studies", "Retrospective Studies",
-                                "Prospective Studies", "Follow-Up Studies",
-                                "Longitudinal Studies", "Cross-Sectional Studies"})
-MESH_NON_HUMAN = frozenset({"Animals", "In Vitro Techniques", "Cell Line", "Cell Line, Tumor"})
-
-
-def mesh_design_votes(mesh: Iterable[str]) -> set[str]:
-    """Every evidence type the design descriptors point to (more than one: a conflict)."""
-    terms = set(mesh)
-    votes = set()
-    if terms & MESH_RCT:
-        votes.add("rct")
-    if terms & MESH_OBSERVATIONAL:
-        votes.add("cohort_case_control")
-    if terms & MESH_NON_HUMAN and "Humans" not in terms:
-        votes.add("other")
-    return votes
-
-
-def evidence_from_mesh(mesh: Iterable[str]) -> tuple[str, float] | None:
-    """Non-human work is preclinical whatever its design; trial methods outrank the
-    "Prospective/Follow-Up Studies" that indexers add to trials too."""
-    votes = mesh_design_votes(mesh)
-    if not votes:
-        return None
-    if "other" in votes:
-        return "other", 0.75 if len(votes) == 1 else 0.6
-    if "rct" in votes:
-        return "rct", 0.8 if len(votes) == 1 else 0.65
-    return "cohort_case_control", 0.8
-
-
-# --- 3. format and record kind --------------------------------------------------------------
-
-_JATS_TYPES = {
-    "review-article": "narrative_review", "systematic-review": "systematic_review",
-    "case-report": "case_report", "practice-guideline": "guideline", "guideline": "guideline",
-    "editorial": "other", "letter": "other", "news": "other", "article-commentary": "other",
-    "book-review": "other", "correction": "other", "retraction": "other", "obituary": "other",
-    "reply": "other", "discussion": "other", "meeting-report": "other",
-}
-# Patient-information sites (MedQuAD's sources among them). The literature hosts on the same
-# domains (PubMed, PMC) are excluded below.
-CONSUMER_DOMAINS = (
-    "medlineplus.gov", "cancer.gov", "niddk.nih.gov", "ninds.nih.gov", "nhlbi.nih.gov",
-    "nia.nih.gov", "nihseniorhealth.gov", "ghr.nlm.nih.gov", "rarediseases.info.nih.gov",
-    "cdc.gov", "womenshealth.gov", "healthfinder.gov", "nhs.uk", "mayoclinic.org",
-    "familydoctor.org", "kidshealth.org", "healthdirect.gov.au",
-)
-_LITERATURE_HOSTS = ("ncbi.nlm.nih.gov", "pubmed", "europepmc.org", "doi.org")
-CONSUMER_SOURCES = frozenset({"ghr", "gard", "niddk", "nihseniorhealth", "ninds",
-                              "mplushealthtopics", "medlineplus", "nhlbi", "cancergov", "cdc",
-                              "medquad"})
-_QUESTION_KEYS = ("question_type", "qtype", "question")
-_GUIDE_TITLE = re.compile(r"\b(guide|guides|guideline|guidelines|guidance|recommendations?|"
-                          r"standards of care|position statement|consensus statement)\b",
-                          re.IGNORECASE)
-
-
-def _is_consumer_url(url: str) -> bool:
-    host = (urlparse(url).hostname or "").lower()
-    if not host or any(h in host for h in _LITERATURE_HOSTS):
-        return False
-    return any(host == d or host.endswith("." + d) for d in CONSUMER_DOMAINS)
-
-
-def evidence_from_format(doc: Document) -> tuple[str, float] | None:
-    meta = doc.metadata or {}
-    if doc.format == "jats":
-        label = _JATS_TYPES.get(str(meta.get("article_type") or "").lower())
-        if label == "narrative_review" and _SYSTEMATIC.search(doc.title or ""):
-            return "systematic_review", 0.8
-        if label:
-            return label, 0.8
-        return None
-    if doc.format == "jsonl":
-        url = str(meta.get("url") or "")
-        source = str(meta.get("source") or "").strip().lower().replace(" ", "")
-        if url and _is_consumer_url(url):
-            return "consumer_health", 0.9
-        if source in CONSUMER_SOURCES:
-            return "consumer_health", 0.85
-        if any(meta.get(k) for k in _QUESTION_KEYS):
-            return "consumer_health", 0.7
-        return None
-    if doc.format in ("pdf", "text", "markdown") and _GUIDE_TITLE.search(doc.title or ""):
-        return "guideline", 0.7
-    return None
-
-
-def evidence_from_metadata(doc: Document) -> tuple[str, float, str] | None:
-    """(evidence type, confidence, source) from what the record carries, else None."""
-    meta = doc.metadata or {}
-    hit = evidence_from_publication_types(meta.get("publication_types") or (), doc.title or "")
-    if hit:
-        return hit[0], hit[1], "publication_types"
-    hit = evidence_from_mesh(meta.get("mesh") or ())
-    if hit:
-        return hit[0], hit[1], "mesh"
-    hit = evidence_from_format(doc)
-    if hit:
-        return hit[0], hit[1], "format"
-    return None
-
-
 # --- 4. the text model ------------------------------------------------------------------------
 
-# Sentences written the way each kind of document states what it is.
-PROTOTYPES: Mapping[str, tuple[str, ...]] = {
-    "guideline": (
-        "This guideline provides evidence-based recommendations for the management of adults "
-        "with the condition.",
-        "The panel recommends that clinicians offer treatment (strong recommendation, "
-        "moderate-quality evidence).",
-        "These recommendations were developed by an expert committee using the GRADE approach.",
-        "Healthcare facilities should ensure that staff follow standard precautions.",
-    ),
-    "systematic_review": (
-        "We conducted a systematic review and meta-analysis of randomized controlled trials.",
-        "We searched MEDLINE, Embase and the Cochrane Library for eligible studies.",
-        "Pooled estimates were calculated with a random-effects model and heterogeneity was "
-        "assessed with the I2 statistic.",
-        "Twenty-three studies including 4512 participants met the inclusion criteria.",
-    ),
-    "rct": (
-        "We randomly assigned patients to receive the drug or placebo.",
-        "In this double-blind, placebo-controlled trial, participants were randomized in a 1:1 "
-        "ratio.",
-        "Patients were randomised to the intervention group or the control group.",
-        "The primary end point was assessed in the intention-to-treat population.",
-    ),
-    "cohort_case_control": (
-        "In this retrospective cohort study, we reviewed the medical records of all patients "
-        "treated at our institution.",
-        "We conducted a prospective cohort study and followed participants for a median of "
-        "five years.",
-        "In a case-control study, cases were matched to controls by age and sex.",
-        "This cross-sectional study used data from a national survey.",
-        "Charts of consecutive patients who underwent surgery between 2000 and 2010 were "
-        "reviewed retrospectively.",
-    ),
-    "case_report": (
-        "We report a case of a 45-year-old man who presented with chest pain.",
-        "A 62-year-old woman was admitted to our hospital with fever and abdominal pain.",
-        "We describe a rare case of this tumour and review the literature.",
-        "The patient was discharged in good condition after treatment.",
-    ),
-    "narrative_review": (
-        "This review summarizes current knowledge on the pathophysiology and treatment of "
-        "the disease.",
-        "In this article, we review recent advances and discuss future directions.",
-        "We provide an overview of the literature on diagnosis and management.",
-    ),
-    "consumer_health": (
-        "What is diabetes? Diabetes is a disease in which your blood glucose is too high.",
-        "Talk to your doctor if you have any of these symptoms.",
-        "You can lower your risk by eating healthy foods and staying active.",
-        "These resources address the diagnosis or management of the condition.",
-        "This condition is inherited in an autosomal dominant pattern.",
-        "Mutations in the gene cause the condition; the gene provides instructions for making "
-        "a protein.",
-        "This condition is rare, and its prevalence is unknown.",
-        "Researchers are studying new ways to diagnose, treat and prevent the disease.",
-    ),
-    "other": (
-        "Rats were fed a high-fat diet for eight weeks and their livers were analysed.",
-        "In vitro experiments with cultured cells showed increased expression of the protein.",
-        "We developed a mathematical model to describe the dynamics of the population.",
-        "Mice lacking the gene were generated and compared with wild-type littermates.",
-        "In this editorial, we comment on the implications of the recent findings.",
-    ),
-}
+@lru_cache(maxsize=1)
+def _evidence_lexicon() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[tuple[re.Pattern[str], float], ...]]]:
+    """Prototype sentences and design cues per class (corpora/lexicon/evidence_classes.json)."""
+    data = json.loads(lexicon_file("evidence_classes.json").read_text("utf-8"))
+    protos = {k: tuple(v) for k, v in data["prototypes"].items()}
+    cues = {k: tuple((re.compile(p, re.IGNORECASE), float(w)) for p, w in v)
+            for k, v in data["cues"].items()}
+    return protos, cues
 
-# (pattern, weight): phrases that name a design. Weights are added to the prototype score.
-CUES: Mapping[str, tuple[tuple[str, float], ...]] = {
-    "guideline": (
-        (r"\b(practice|clinical) guidelines?\b|\bwe recommend\b|\bis recommended\b|"
-         r"\brecommendations? (for|on)\b|\bstrong recommendation\b|\bconsensus statement\b", 0.15),
-    ),
-    "systematic_review": (
-        (r"\bsystematic(ally)? review|\bmeta-?analy[sz]|\bpooled (analysis|estimate)|"
-         r"\bsearched (medline|pubmed|embase|the cochrane)", 0.3),
-    ),
-    "rct": (
-        (r"\brandomi[sz]ed (controlled |clinical |placebo-controlled |double-blind |)trial|"
-         r"\brandom(ly)? (assigned|allocated)|\bwere randomi[sz]ed\b|\brandomi[sz]ation\b", 0.3),
-        (r"\bdouble-blind|\bplacebo-controlled|\bintention-to-treat", 0.1),
-    ),
-    "cohort_case_control": (
-        (r"\bretrospective(ly)?\b|\bcohort\b|\bcase-control\b|\bcross-sectional\b|"
-         r"\bchart review\b|\bmedical records\b|\bpopulation-based\b", 0.25),
-        (r"\bprospective(ly)?\b|\bregistry\b|\bfollow-up\b|\bconsecutive (patients|cases)\b|"
-         r"\b(we|this study) (studied|enrolled|included|analy[sz]ed|reviewed|examined|compared)\b",
-         0.1),
-    ),
-    "case_report": (
-        (r"\b(we|the authors) (report|describe|present) (a|an|the|two|three) (rare |unusual |)case|"
-         r"\bcase report\b|\b\d{1,3}-year-old (man|woman|boy|girl|male|female|patient|child)", 0.3),
-    ),
-    "narrative_review": (
-        (r"\b(this|the present) (article|paper) reviews\b|\bin this review\b|\bwe review\b|"
-         r"\b(narrative|literature) review\b|\brecent advances\b|\boverview of\b", 0.15),
-    ),
-    "consumer_health": (
-        (r"\byour (doctor|health care provider|child|body|risk|blood)\b|\btalk to\b|"
-         r"\bwhat (is|are) [^.?]{2,60}\?|\bhow (do|can) (i|you)\b|\byou (may|can|should|have)\b",
-         0.2),
-        (r"\bhealth care providers?\b|\bprovides instructions for making\b|"
-         r"\bthese resources address\b|\bGenetic Testing Registry\b|\bMedlinePlus\b|"
-         r"\b(NIDDK|NINDS|NHLBI|NIH)\b|\bNational Institutes? of\b|\bpeople (with|who)\b|"
-         r"\bis a (rare|common|chronic|serious) (disease|disorder|condition)\b|"
-         r"\b(prevalence|incidence) is unknown\b|\b(researchers|scientists) are\b", 0.15),
-    ),
-    "other": (
-        (r"\b(rats?|mice|murine|rabbits?|in vitro|cell lines?|cultured cells|knockout|"
-         r"zebrafish|simulation|mathematical model|editorial)\b", 0.15),
-    ),
-}
-_CUES = {label: tuple((re.compile(p, re.IGNORECASE), w) for p, w in cues)
-         for label, cues in CUES.items()}
+
+@lru_cache(maxsize=1)
+def _topic_lexicon() -> dict[str, Any]:
+    """Topic keyword families, descriptions and weights (corpora/lexicon/topics.json)."""
+    data = json.loads(lexicon_file("topics.json").read_text("utf-8"))
+    data["re"] = {t: re.compile(r"\b(?:" + p + ")", re.IGNORECASE) for t, p in data["terms"].items()}
+    return data
+
+
 _MIN_SCORE = 0.2  # below this best score the text says nothing about design: "other"
 # Research write-ups (structured abstracts, test statistics) are not patient information.
 _RESEARCH = re.compile(
@@ -343,74 +112,8 @@ _MANY_PATIENTS_PENALTY = {"case_report": 0.15}
 # alone (a pooled estimate, a recommendation-like conclusion) is weak evidence.
 _NEEDS_CUE = {"systematic_review": 0.15, "guideline": 0.1, "narrative_review": 0.1}
 
-TOPIC_DESCRIPTIONS: Mapping[str, str] = {
-    "cardiovascular": "heart disease, hypertension, heart failure, coronary artery disease, "
-                      "arrhythmia and blood vessels",
-    "respiratory": "lung disease, asthma, chronic obstructive pulmonary disease, pneumonia and "
-                   "breathing",
-    "endocrine_metabolic": "diabetes, obesity, thyroid disease, hormones and metabolism",
-    "infectious_disease": "infections caused by bacteria, viruses, fungi or parasites, "
-                          "antibiotics and vaccines",
-    "oncology": "cancer, tumours, chemotherapy and radiotherapy",
-    "neurology": "brain and nerve disorders, stroke, epilepsy, dementia and Parkinson disease",
-    "mental_health": "depression, anxiety, schizophrenia, substance use and mental illness",
-    "renal_urology": "kidney disease, dialysis, urinary tract and bladder disorders",
-    "gastroenterology": "digestive system, liver disease, stomach, intestines and bowel",
-    "musculoskeletal": "bones, joints, muscles, fractures, arthritis and back pain",
-    "dermatology": "skin diseases, rashes, psoriasis and eczema",
-    "obstetrics_gynecology": "pregnancy, childbirth, women's reproductive health and the uterus",
-    "pediatrics": "infants, children and adolescents' health and development",
-    "dentistry_oral": "teeth, gums, dental care and oral health",
-    "environmental_occupational": "environmental exposure, pollution, toxic chemicals and "
-                                  "workplace health",
-}
 _TOPIC_MIN_SIM = 0.25
 
-# Keyword families (lower-case regular expressions, word-initial) after the MeSH C/F trees.
-TOPIC_TERMS: Mapping[str, str] = {
-    "cardiovascular": r"heart|cardi(ac|o|al)|coronary|myocardi|hypertensi|blood pressure|atrial|"
-                      r"arrhythmi|aort|arteri|atheroscl|angina|thrombo|embol|aneurysm|vascular|"
-                      r"venous|varicose|valv",
-    "respiratory": r"asthma|copd|pulmonar|lungs?\b|pneumon|bronch|respirat|airway|emphysema|"
-                   r"cystic fibrosis|sleep apnea|pleura|inhal|ventilat|spirometr|trache",
-    "endocrine_metabolic": r"diabet|insulin|glyc|glucose|thyroid|obes|metabolic|lipid|"
-                           r"cholesterol|adrenal|pituitar|hormone|endocrin|body mass|overweight",
-    "infectious_disease": r"infect|bacteri|viral|virus|hiv\b|aids\b|hepatitis|tubercul|malaria|"
-                          r"sepsis|septic|antibiotic|anti-bacterial|antimicrob|vaccin|influenza|"
-                          r"covid|sars|fung|parasit|mycobacter|streptococc|staphylococc|"
-                          r"rift valley|zoono|dengue|leishmani",
-    "oncology": r"cancer|neoplas|tumou?r|carcinoma|lymphoma|leuka?emia|melanoma|sarcoma|"
-                r"metasta|chemotherap|oncolog|malignan|radiotherap|adenocarcinoma|myeloma|"
-                r"glioma|blastoma",
-    "neurology": r"neuro|brain|stroke|cerebr|epilep|seizure|parkinson|alzheimer|dementia|"
-                 r"multiple sclerosis|migraine|headache|spinal cord|nerve|cognitive|"
-                 r"intracranial|ataxia|palsy",
-    "mental_health": r"depressi|anxiety|psychiatr|schizophren|bipolar|mental|suicid|"
-                     r"substance|alcohol|addict|autis|adhd|attention deficit|eating disorder|"
-                     r"stress disorder|psycholog|opioid use",
-    "renal_urology": r"kidney|renal|nephr|urinar|bladder|prostat|dialysis|urolog|incontinen|"
-                     r"glomerul|ureter",
-    "gastroenterology": r"gastr|liver|hepat|bowel|colon|colorectal|crohn|colitis|pancrea|"
-                        r"esophag|oesophag|celiac|coeliac|digestive|intestin|biliary|cirrhosis|"
-                        r"reflux|endoscop|rectal|duoden|stomach|cholecyst",
-    "musculoskeletal": r"bone|fractur|arthrit|osteo|joints?\b|muscul|orthop|knee|hip\b|tendon|"
-                       r"ligament|back pain|gout|rheumat|spine|vertebr|scoliosis|shoulder",
-    "dermatology": r"skin|derma|psoria|eczema|acne|wound|burns?\b|alopecia|pruritus|urticaria|"
-                   r"cutaneous",
-    "obstetrics_gynecology": r"pregnan|obstet|gyn[ae]*ecol|cesarean|caesarean|preterm|fetal|"
-                             r"foetal|fetus|maternal|placent|uter|ovar|menstru|menopaus|"
-                             r"contracept|endometri|infertil|labou?r induction|postpartum|"
-                             r"gestation|mammogra|breast",
-    "pediatrics": r"child|infant|neonat|newborn|pa?ediatric|adolescen|toddler|school",
-    "dentistry_oral": r"dental|teeth|tooth|oral health|periodont|caries|orthodont|gingiv|"
-                      r"dentist|mouth|endodont|molar",
-    "environmental_occupational": r"occupational|environmental|exposure|pollut|pesticide|"
-                                  r"workplace|worker|toxic|air quality|polybrominated|"
-                                  r"flame retardant|heavy metal",
-}
-# Cancer outranks the organ it grows in; age groups describe a population, not a topic.
-_TOPIC_WEIGHT = {"oncology": 1.5, "pediatrics": 0.4}
-_TOPIC_RE = {t: re.compile(r"\b(?:" + p + ")", re.IGNORECASE) for t, p in TOPIC_TERMS.items()}
 _MESH_CHECK_TAGS = frozenset({
     "Humans", "Animals", "Male", "Female", "Adult", "Middle Aged", "Aged", "Aged, 80 and over",
     "Young Adult", "Pregnancy", "Rats", "Mice",
@@ -420,10 +123,10 @@ _MESH_CHECK_TAGS = frozenset({
 def _topic_scores(weighted_texts: Iterable[tuple[str, float]]) -> dict[str, float]:
     scores: dict[str, float] = {}
     for text, weight in weighted_texts:
-        for topic, rx in _TOPIC_RE.items():
+        for topic, rx in _topic_lexicon()["re"].items():
             hits = len(rx.findall(text))
             if hits:
-                scores[topic] = scores.get(topic, 0.0) + weight * _TOPIC_WEIGHT.get(topic, 1.0) \
+                scores[topic] = scores.get(topic, 0.0) + weight * _topic_lexicon()["weights"].get(topic, 1.0) \
                     * min(hits, 5)
     return scores
 
@@ -467,9 +170,11 @@ class TextClassifier:
     def _prototypes(self) -> tuple[list[str], np.ndarray]:
         if self._protos is None:
             assert self.embedder is not None
-            labels = [lab for lab in EVIDENCE_TYPES for _ in PROTOTYPES.get(lab, ())]
-            texts = [t for lab in EVIDENCE_TYPES for t in PROTOTYPES.get(lab, ())]
-            topic_texts = [TOPIC_DESCRIPTIONS[t] for t in TOPICS if t in TOPIC_DESCRIPTIONS]
+            protos = _evidence_lexicon()[0]
+            labels = [lab for lab in EVIDENCE_TYPES for _ in protos.get(lab, ())]
+            texts = [t for lab in EVIDENCE_TYPES for t in protos.get(lab, ())]
+            descriptions = _topic_lexicon()["descriptions"]
+            topic_texts = [descriptions[t] for t in TOPICS if t in descriptions]
             vecs = np.asarray(self.embedder.embed(texts + topic_texts), dtype=np.float32)
             self._protos = (labels, vecs[: len(texts)])
             self._topics = vecs[len(texts):]
@@ -489,7 +194,7 @@ class TextClassifier:
                 best = np.sort(sims[:, cols].max(axis=1))[::-1][:2]
                 scores[label] = float(best.mean())
         text = " ".join([doc.title or "", *sentences])
-        for label, cues in _CUES.items():
+        for label, cues in _evidence_lexicon()[1].items():
             cued = False
             for rx, weight in cues:
                 if rx.search(text):
@@ -526,7 +231,7 @@ class TextClassifier:
         if norm == 0:
             return None
         sims = self._topics.astype(np.float64) @ (centroid / norm)
-        names = [t for t in TOPICS if t in TOPIC_DESCRIPTIONS]
+        names = [t for t in TOPICS if t in _topic_lexicon()["descriptions"]]
         j = int(np.argmax(np.round(sims, 6)))
         if sims[j] < _TOPIC_MIN_SIM:
             return None

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 # The code enrichment depends on: a change to any of these re-enriches every document.
-ENRICH_CODE = ("ingest.summarise", "ingest.classify", "ingest.enrichment", "kb.sentences")
+ENRICH_CODE = ("ingest.summarise", "ingest.classify", "ingest.evidence_metadata", "ingest.enrichment",
+               "kb.sentences")
 
 TOOL_PACKAGES = ("medkb", "sentence-transformers", "transformers", "torch", "onnxruntime",
                  "onnx", "faiss-cpu", "networkx", "langchain-text-splitters", "pymupdf",
