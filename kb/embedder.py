@@ -1,7 +1,9 @@
-"""Text embedders. sentence-transformers lives here and nowhere else.
+"""Text embedders. sentence-transformers lives here and nowhere else (ONNX Runtime in
+kb.onnx_embedder; which backend a build takes: kb.embed_select).
 
 Both ingest (passages) and retrieval (queries) embed, so the embedder sits in the base
-package; torch is imported only when a real model is first used.
+package; torch is imported only when a torch model is first used. A KB records its backend
+(`torch-fp32`, `torch-bf16`, `onnx-fp32`, `onnx-int8`) and is searched with the same one.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from kb.config import DEFAULT_EMBEDDER
+from kb.errors import KBError
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +26,7 @@ class Embedder(Protocol):
 
     model_id: str
     dim: int
-    precision: str
+    precision: str  # with `backend` ("torch", "onnx", "hash"): backend_name()
 
     def embed(
         self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None
@@ -44,6 +47,8 @@ class SentenceTransformerEmbedder:
 
     The constructor only stores settings; the model loads on first use.
     """
+
+    backend = "torch"
 
     def __init__(
         self,
@@ -96,6 +101,12 @@ class SentenceTransformerEmbedder:
     def tokenizer(self) -> Any:
         return self._load().tokenizer
 
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        """Tokens the model is fed for `texts` (after truncation, with special tokens)."""
+        tok = self.tokenizer()
+        enc = tok(list(texts), truncation=True, max_length=self.max_tokens, verbose=False)
+        return sum(len(ids) for ids in enc["input_ids"])
+
     def embed(
         self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None
     ) -> np.ndarray:
@@ -133,6 +144,7 @@ class HashEmbedder:
     """
 
     precision = "fp32"
+    backend = "hash"
 
     def __init__(self, dim: int = 256) -> None:
         self.dim = dim
@@ -160,8 +172,78 @@ class HashEmbedder:
         return out
 
 
-def make_embedder(model: str) -> Embedder:
-    """An embedder from a model id: `hash-<dim>` gives the test fake, anything else a real model."""
+def backend_name(embedder: Any) -> str:
+    """`<backend>-<precision>`, e.g. torch-bf16 or onnx-int8."""
+    return f"{getattr(embedder, 'backend', 'torch')}-{embedder.precision}"
+
+
+def make_backend(model: str, backend: str) -> Embedder:
+    """A real model on a named backend (kb.embed_select.BACKENDS)."""
+    kind, _, precision = backend.partition("-")
+    if kind == "torch" and precision in ("fp32", "bf16"):
+        return SentenceTransformerEmbedder(model, precision=precision)
+    if kind == "onnx":
+        from kb.onnx_embedder import OnnxEmbedder
+
+        return OnnxEmbedder(model, variant=precision)
+    raise KBError(f"unknown embedding backend {backend!r}")
+
+
+def make_embedder(model: str, backend: str = "torch") -> Embedder:
+    """An embedder from a model id: `hash-<dim>` gives the test fake, anything else a real model.
+
+    backend: "torch" (bf16 autocast where the CPU has it, else fp32), a named backend, or
+    "auto": the fastest backend that agrees with fp32 on this CPU (kb.embed_select; measured
+    once per machine; $MEDKB_EMBED_BACKEND overrides it). With "auto" or a named backend the
+    calibration (agreement with fp32, speed) is in `embedder.selection` for the manifest.
+    """
     if model.startswith("hash-"):
         return HashEmbedder(int(model.split("-", 1)[1]))
-    return SentenceTransformerEmbedder(model)
+    if backend == "torch":
+        return SentenceTransformerEmbedder(model)
+    from kb.embed_select import choose
+
+    name, calibration = choose(model, backend)
+    emb: Any = make_backend(model, name)
+    emb.selection = {"requested": backend, "calibration": calibration}
+    return emb
+
+
+def _trivial(info: dict[str, Any]) -> bool:
+    return info.get("backend") in (None, "torch-fp32") or str(info.get("model", "")).startswith("hash-")
+
+
+def may_mix(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether vectors described by manifest embedder blocks `a` and `b` may share one KB:
+    the same model, and the same backend or both agreeing with fp32 on the probe set."""
+    from kb.embed_select import agrees
+
+    if a.get("model") != b.get("model") or a.get("dim") != b.get("dim"):
+        return False
+    if (a.get("backend") or f"torch-{a.get('precision', 'fp32')}") == \
+            (b.get("backend") or f"torch-{b.get('precision', 'fp32')}"):
+        return True
+    return all(_trivial(x) or agrees(x.get("agreement")) for x in (a, b))
+
+
+def embedder_for_manifest(info: dict[str, Any]) -> Embedder:
+    """The embedder to search a KB with: the backend it was built with. When that backend
+    cannot run here (no onnxruntime), torch fp32 stands in only if the KB's backend agrees
+    with fp32 (may_mix); otherwise it is a clear error."""
+    model = str(info.get("model"))
+    if model.startswith("hash-"):
+        return make_embedder(model)
+    backend = info.get("backend") or f"torch-{info.get('precision', 'fp32')}"
+    if backend.startswith("onnx"):
+        from kb.onnx_embedder import onnxruntime_available
+
+        if not onnxruntime_available():
+            ref = {"model": model, "dim": info.get("dim"), "backend": "torch-fp32"}
+            if may_mix(info, ref):
+                log.info("onnxruntime missing: searching %s vectors with torch fp32 (they agree)",
+                         backend)
+                return make_backend(model, "torch-fp32")
+            raise KBError(f"this KB was embedded with {backend}, which needs onnxruntime "
+                          "(`pip install medkb[onnx]`), and its vectors do not agree closely "
+                          "enough with fp32 to be searched with another backend")
+    return make_backend(model, backend)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from kb.embedder import make_embedder
+from kb.embedder import embedder_for_manifest
 from kb.errors import KBError
 from kb.records import ScoredPassage
 from kb.store import Version
@@ -27,12 +27,13 @@ METHODS = ("dense", "sparse", "hybrid")
 
 
 def embedder_for(version: Version, requested: str | None = None) -> Any:
-    """The embedder a version was built with; a different one is a clear error."""
+    """The embedder a version was built with, on the same backend (kb.embedder
+    .embedder_for_manifest); a different model is a clear error."""
     built = version.embedder.get("model")
     if requested and requested != built:
         raise KBError(f"this KB was built with embedder {built!r}; it cannot be searched with "
                       f"{requested!r}. Rebuild it with `medkb build --embedder {requested}`")
-    return make_embedder(built)
+    return embedder_for_manifest(version.embedder)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,200 @@
+"""Which embedding backend a build uses on this CPU: measured, checked against fp32, cached.
+
+Backends are `torch-fp32` (the reference), `torch-bf16` (autocast; only where the CPU has
+AVX512-BF16 or AMX), `onnx-fp32` (ONNX Runtime, optimised graph) and `onnx-int8` (dynamic
+int8). A backend *agrees* with fp32 when, on the fixed probe set (corpora/embedding_probe.json),
+every probe text's vector has cosine >= COS_MIN to the torch-fp32 vector and the queries'
+top-10 passages overlap >= TOP10_MIN. `auto` takes the fastest agreeing backend, timed on the
+probe passages; the calibration is cached per model, CPU and library versions, so only the
+first build on a machine pays for it (each backend embeds the ~300 probe texts once,
+plus a one-off ONNX export).
+
+Vectors of two backends may share a KB only when both agree with fp32 (kb.embedder.may_mix).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb.config import cache_dir
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8")
+COS_MIN = 0.999
+TOP10_MIN = 0.98
+CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile",
+             "amx_bf16", "amx_int8")
+PROBE = Path(__file__).resolve().parent.parent / "corpora" / "embedding_probe.json"
+CALIBRATION_VERSION = 1
+
+
+@lru_cache(maxsize=1)
+def cpu_info() -> dict[str, Any]:
+    """CPU model name and the vector/matrix features that matter for the embedder."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key == "model name" and value.strip():
+                model = value.strip()
+            elif key == "flags":
+                flags = set(value.split())
+            if flags and model:
+                break
+    except OSError:
+        pass
+    return {"model": model, "cores": os.cpu_count(),
+            "features": [f for f in CPU_FLAGS if f in flags]}
+
+
+def has_bf16() -> bool:
+    feats = set(cpu_info()["features"])
+    if feats & {"avx512_bf16", "amx_bf16"}:
+        return True
+    if Path("/proc/cpuinfo").exists():
+        return False
+    from kb.embedder import bf16_supported  # not Linux: ask torch
+
+    return bf16_supported()
+
+
+def candidates() -> list[str]:
+    from kb.onnx_embedder import onnxruntime_available
+
+    out = ["torch-fp32"]
+    if has_bf16():
+        out.append("torch-bf16")
+    if onnxruntime_available():
+        out += ["onnx-fp32", "onnx-int8"]
+    return out
+
+
+def load_probe() -> dict[str, Any] | None:
+    if not PROBE.is_file():
+        return None
+    data = json.loads(PROBE.read_text("utf-8"))
+    data["sha256"] = hashlib.sha256(PROBE.read_bytes()).hexdigest()[:16]
+    return data
+
+
+def agreement(vecs: np.ndarray, ref: np.ndarray, n_queries: int) -> dict[str, float]:
+    """Cosine of each row to the reference row; top-10 passage overlap of the query rows."""
+    cos = np.sum(vecs * ref, axis=1)
+    q, p = vecs[:n_queries], vecs[n_queries:]
+    rq, rp = ref[:n_queries], ref[n_queries:]
+    k = min(10, len(p))
+    mine = np.argsort(-(q @ p.T), axis=1)[:, :k]
+    theirs = np.argsort(-(rq @ rp.T), axis=1)[:, :k]
+    overlap = np.mean([len(set(a) & set(b)) / k for a, b in zip(mine, theirs, strict=True)])
+    return {"cos_min": round(float(cos.min()), 6), "cos_mean": round(float(cos.mean()), 6),
+            "top10": round(float(overlap), 4)}
+
+
+def agrees(measured: dict[str, Any] | None) -> bool:
+    return bool(measured) and measured.get("cos_min", 0) >= COS_MIN \
+        and measured.get("top10", 0) >= TOP10_MIN
+
+
+def _cache_file(model: str) -> Path:
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = [f"v{CALIBRATION_VERSION}", model, json.dumps(cpu_info(), sort_keys=True)]
+    for pkg in ("torch", "onnxruntime", "sentence-transformers", "transformers"):
+        try:
+            parts.append(f"{pkg}={version(pkg)}")
+        except PackageNotFoundError:
+            parts.append(f"{pkg}=-")
+    probe = load_probe()
+    parts.append(probe["sha256"] if probe else "no-probe")
+    key = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model)
+    return cache_dir() / "calibration" / f"{safe}-{key}.json"
+
+
+def calibrate(model: str, *, refresh: bool = False) -> dict[str, Any]:
+    """Agreement with fp32 and probe throughput of every candidate backend on this CPU.
+
+    {"cpu", "probe", "backends": {name: {cos_min, cos_mean, top10, agrees, texts_per_s}
+    or {error}}, "chosen", "seconds"}; cached (see the module doc)."""
+    path = _cache_file(model)
+    if path.is_file() and not refresh:
+        try:
+            return json.loads(path.read_text("utf-8"))
+        except ValueError:
+            pass
+    from kb.embedder import make_backend
+
+    t0 = time.perf_counter()
+    probe = load_probe()
+    result: dict[str, Any] = {"cpu": cpu_info(), "probe": probe["sha256"] if probe else None,
+                              "backends": {}}
+    names = candidates()
+    embedders = {}
+    for name in names:
+        try:
+            emb = make_backend(model, name)
+            emb.embed(["warm-up passage about asthma and inhaled corticosteroids"] * 4)
+            embedders[name] = emb
+        except Exception as exc:  # a backend that cannot load here is simply not chosen
+            log.warning("embedding backend %s unavailable: %s", name, exc)
+            result["backends"][name] = {"error": f"{type(exc).__name__}: {exc}"}
+    if probe is None:
+        chosen = "torch-bf16" if "torch-bf16" in embedders else "torch-fp32"
+        result.update(chosen=chosen, note="no probe set: chosen by CPU features")
+        return result
+    texts = list(probe["queries"]) + list(probe["passages"])
+    nq = len(probe["queries"])
+    # The agreement pass is also the timing: two interleaved halves, so that a burst of load
+    # on a shared machine hits every backend alike.
+    vecs = {name: np.zeros((len(texts), 1), np.float32) for name in embedders}
+    secs = dict.fromkeys(embedders, 0.0)
+    halves = [range(0, len(texts), 2), range(1, len(texts), 2)]
+    for half in halves:
+        part = [texts[i] for i in half]
+        for name, emb in embedders.items():
+            t = time.perf_counter()
+            out = emb.embed(part)
+            secs[name] += time.perf_counter() - t
+            if vecs[name].shape[1] != out.shape[1]:
+                vecs[name] = np.zeros((len(texts), out.shape[1]), np.float32)
+            vecs[name][list(half)] = out
+    ref = vecs["torch-fp32"]
+    for name in embedders:
+        m = agreement(vecs[name], ref, nq)
+        m["agrees"] = agrees(m)
+        m["texts_per_s"] = round(len(texts) / secs[name], 2)
+        result["backends"][name] = m
+    ok = [n for n in embedders if result["backends"][n]["agrees"]]
+    result["chosen"] = max(ok, key=lambda n: result["backends"][n]["texts_per_s"])
+    result["seconds"] = round(time.perf_counter() - t0, 2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=2), "utf-8")
+    os.replace(tmp, path)
+    return result
+
+
+def choose(model: str, requested: str = "auto") -> tuple[str, dict[str, Any]]:
+    """The backend to build with and the calibration behind the choice. An explicit request
+    (`--embed-backend`, $MEDKB_EMBED_BACKEND) is honoured, with its measured agreement."""
+    requested = os.environ.get("MEDKB_EMBED_BACKEND", requested) if requested == "auto" \
+        else requested
+    if requested != "auto" and requested not in BACKENDS:
+        from kb.errors import KBError
+
+        raise KBError(f"unknown embedding backend {requested!r}: auto or one of "
+                      f"{', '.join(BACKENDS)}")
+    cal = calibrate(model)
+    return (cal["chosen"] if requested == "auto" else requested), cal

@@ -1,0 +1,255 @@
+"""A sentence-transformers model on ONNX Runtime: exported once into the model cache.
+
+The export (torch's ONNX exporter over the model with its mean pooling and L2 normalisation
+folded in), ONNX Runtime's transformer graph optimiser (fused attention, layer norms, GELU)
+and a dynamically quantised int8 copy (per-channel weights) are made on first use from the
+local model folder — no hub — and kept under `cache_dir()/onnx/<model>-<weights hash>/`.
+Building the cache needs torch and the `onnx` package; using it needs only onnxruntime and
+tokenizers, so searching an ONNX-built KB never imports torch.
+
+Only BERT-style encoders with mean pooling (all-MiniLM-L6-v2, the default) are exported; any
+other model is a clear error and stays on the torch backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb.config import DEFAULT_EMBEDDER, cache_dir
+from kb.errors import ModelError
+
+VARIANTS = {"fp32": "model_fp32.onnx", "int8": "model_int8.onnx"}
+META = "medkb-onnx.json"
+EXPORT_VERSION = 1  # bump when the export recipe changes: a new cache folder follows
+
+
+def onnxruntime_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def _weights_key(model_dir: Path) -> str:
+    stamp = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns)
+                  for f in sorted(model_dir.iterdir()) if f.is_file())
+    return _hash_files(str(model_dir), stamp)
+
+
+@lru_cache(maxsize=8)
+def _hash_files(model_dir_name: str, stamp: tuple) -> str:
+    """sha256 over the weights, config and tokenizer (once per process and file state)."""
+    model_dir = Path(model_dir_name)
+    h = hashlib.sha256(f"medkb-onnx-{EXPORT_VERSION}".encode())
+    for name in ("model.safetensors", "pytorch_model.bin", "config.json", "tokenizer.json"):
+        f = model_dir / name
+        if f.is_file():
+            h.update(name.encode() + b"\0")
+            with f.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+    return h.hexdigest()[:16]
+
+
+def onnx_dir(model_dir: Path) -> Path:
+    return cache_dir() / "onnx" / f"{model_dir.name}-{_weights_key(model_dir)}"
+
+
+def _check_mean_pooling(model_dir: Path) -> None:
+    pooling = model_dir / "1_Pooling" / "config.json"
+    cfg = json.loads(pooling.read_text("utf-8")) if pooling.is_file() else {}
+    others = [k for k, v in cfg.items() if k.startswith("pooling_mode_") and v
+              and k != "pooling_mode_mean_tokens"]
+    if not cfg.get("pooling_mode_mean_tokens") or others:
+        raise ModelError(f"{model_dir}: the ONNX backend exports mean-pooled models only; "
+                         "use the torch backend for this model")
+
+
+def export(model_dir: Path, target: Path) -> Path:
+    """Export, optimise and quantise `model_dir` into `target` (built under a temporary name
+    and renamed into place, so a crash leaves no half-written cache)."""
+    try:
+        import onnx
+        import torch
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        from onnxruntime.transformers import optimizer
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise ModelError(f"exporting to ONNX needs torch, onnx and onnxruntime ({exc}); "
+                         "`pip install medkb[onnx]`") from exc
+    _check_mean_pooling(model_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        # Eager attention exports as plain ops that the optimiser fuses into one Attention node.
+        st = SentenceTransformer(str(model_dir), device="cpu",
+                                 model_kwargs={"attn_implementation": "eager"})
+        encoder = st[0].auto_model.eval()
+        config = encoder.config
+
+        class Pooled(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.encoder = encoder
+
+            def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+                hidden = self.encoder(input_ids=input_ids,
+                                      attention_mask=attention_mask).last_hidden_state
+                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+                mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                return torch.nn.functional.normalize(mean, dim=-1)
+
+        sample = st.tokenizer(["a warm-up passage about asthma", "fever"], padding=True,
+                              return_tensors="pt")
+        raw = tmp / "raw.onnx"
+        with torch.inference_mode():
+            torch.onnx.export(
+                Pooled().eval(), (sample["input_ids"], sample["attention_mask"]), str(raw),
+                dynamo=False, opset_version=17, input_names=["input_ids", "attention_mask"],
+                output_names=["embedding"],
+                dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
+                              "attention_mask": {0: "batch", 1: "tokens"},
+                              "embedding": {0: "batch"}})
+        opt = optimizer.optimize_model(str(raw), model_type="bert",
+                                       num_heads=int(config.num_attention_heads),
+                                       hidden_size=int(config.hidden_size), opt_level=1)
+        opt.save_model_to_file(str(tmp / VARIANTS["fp32"]))
+        fused = {k: v for k, v in opt.get_fused_operator_statistics().items() if v}
+        # Per-channel weights: per-tensor int8 loses too much on MiniLM (cosine 0.89 here).
+        quantize_dynamic(str(tmp / VARIANTS["fp32"]), str(tmp / VARIANTS["int8"]),
+                         weight_type=QuantType.QInt8, per_channel=True,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        raw.unlink()
+        meta = {"source": str(model_dir), "dim": int(config.hidden_size),
+                "max_tokens": int(st.max_seq_length), "fused": fused,
+                "export_version": EXPORT_VERSION, "torch": torch.__version__,
+                "onnx": onnx.__version__}
+        (tmp / META).write_text(json.dumps(meta, indent=2), "utf-8")
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def ensure_export(model_dir: Path) -> Path:
+    target = onnx_dir(model_dir)
+    if not (target / META).is_file():
+        export(model_dir, target)
+    return target
+
+
+class OnnxEmbedder:
+    """The same model on ONNX Runtime: `variant` fp32 (optimised graph) or int8 (dynamic
+    quantisation). Texts are cut at the model's max_seq_length like sentence-transformers."""
+
+    backend = "onnx"
+
+    def __init__(self, model: str = DEFAULT_EMBEDDER, *, variant: str = "fp32",
+                 batch_size: int = 64, threads: int | None = None) -> None:
+        if variant not in VARIANTS:
+            raise ModelError(f"unknown ONNX variant {variant!r}: one of {', '.join(VARIANTS)}")
+        self.model_name = model
+        self.variant = variant
+        self.batch_size = batch_size
+        self.threads = threads
+        self._session: Any = None
+        self._tok: Any = None
+        self._meta: dict[str, Any] = {}
+        self._dir: Path | None = None
+
+    @property
+    def model_id(self) -> str:
+        return self.model_name
+
+    @property
+    def precision(self) -> str:
+        return self.variant
+
+    def _model_dir(self) -> Path:
+        if self._dir is None:
+            from kb.models import embedder_path
+
+            path = Path(embedder_path(self.model_name))
+            if not path.is_dir():
+                raise ModelError(f"the ONNX backend needs a local model folder, not {path}")
+            self._dir = path
+        return self._dir
+
+    def _load(self) -> Any:
+        if self._session is None:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            folder = ensure_export(self._model_dir())
+            self._meta = json.loads((folder / META).read_text("utf-8"))
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = self.threads or (os.cpu_count() or 1)
+            opts.inter_op_num_threads = 1
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            self._session = ort.InferenceSession(str(folder / VARIANTS[self.variant]), opts,
+                                                 providers=["CPUExecutionProvider"])
+            tok = Tokenizer.from_file(str(self._model_dir() / "tokenizer.json"))
+            tok.enable_truncation(self.max_tokens)
+            tok.enable_padding(pad_id=tok.token_to_id("[PAD]") or 0)
+            self._tok = tok
+        return self._session
+
+    @property
+    def dim(self) -> int:
+        self._load()
+        return int(self._meta["dim"])
+
+    @property
+    def max_tokens(self) -> int:
+        if self._meta:
+            return int(self._meta["max_tokens"])
+        cfg = self._model_dir() / "sentence_bert_config.json"
+        return int(json.loads(cfg.read_text("utf-8")).get("max_seq_length", 256))
+
+    def tokenizer(self) -> Any:
+        """The Hugging Face tokenizer (chunking measures passages in it)."""
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(self._model_dir()))
+
+    def describe(self) -> dict[str, Any]:
+        self._load()
+        return {"fused": self._meta.get("fused", {}), "file": VARIANTS[self.variant]}
+
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        """Tokens this embedder feeds the model for `texts` (after truncation, with specials)."""
+        self._load()
+        self._tok.no_padding()
+        try:
+            return sum(len(e.ids) for e in self._tok.encode_batch(list(texts)))
+        finally:
+            self._tok.enable_padding(pad_id=self._tok.token_to_id("[PAD]") or 0)
+
+    def embed(self, texts: Sequence[str], *,
+              progress: Callable[[int], None] | None = None) -> np.ndarray:
+        session = self._load()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for lo in range(0, len(order), self.batch_size):
+            idx = order[lo : lo + self.batch_size]
+            enc = self._tok.encode_batch([texts[i] for i in idx])
+            ids = np.asarray([e.ids for e in enc], dtype=np.int64)
+            mask = np.asarray([e.attention_mask for e in enc], dtype=np.int64)
+            vecs = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            out[idx] = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+            if progress:
+                progress(len(idx))
+        return out

@@ -1,0 +1,114 @@
+"""Embedding backends: agreement with fp32, when vectors may share a KB, which embedder
+searches a KB, and that `import kb` stays free of torch and onnxruntime."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from kb import embed_select
+from kb.embed_select import COS_MIN, TOP10_MIN, agreement, agrees
+from kb.embedder import (
+    HashEmbedder,
+    SentenceTransformerEmbedder,
+    backend_name,
+    embedder_for_manifest,
+    may_mix,
+)
+from kb.errors import KBError
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_agreement_identical_and_perturbed():
+    rng = np.random.default_rng(0)
+    ref = _unit(rng.normal(size=(60, 32)))
+    same = agreement(ref.copy(), ref, n_queries=10)
+    assert same["cos_min"] == pytest.approx(1.0, abs=1e-6) and same["top10"] == 1.0
+    assert agrees(same)
+    noisy = _unit(ref + rng.normal(scale=0.3, size=ref.shape))
+    worse = agreement(noisy, ref, n_queries=10)
+    assert worse["cos_min"] < COS_MIN and worse["top10"] < 1.0
+    assert not agrees(worse)
+    assert not agrees(None) and not agrees({"cos_min": 0.9995, "top10": TOP10_MIN - 0.01})
+
+
+def _block(backend: str, cos: float = 1.0, top10: float = 1.0, model: str = "m") -> dict:
+    return {"model": model, "dim": 384, "backend": backend,
+            "agreement": {"cos_min": cos, "top10": top10}}
+
+
+def test_may_mix_only_agreeing_backends():
+    assert may_mix(_block("onnx-int8", 0.98, 0.9), _block("onnx-int8", 0.98, 0.9))
+    assert may_mix(_block("torch-fp32"), _block("onnx-fp32", 0.99999, 1.0))
+    assert may_mix(_block("torch-bf16", 0.99997, 0.995), _block("onnx-fp32", 1.0, 1.0))
+    assert not may_mix(_block("torch-fp32"), _block("onnx-int8", 0.988, 0.92))
+    assert not may_mix(_block("torch-bf16", 0.99997, 0.995), {"model": "m", "dim": 384,
+                                                              "backend": "onnx-int8"})
+    assert not may_mix(_block("onnx-fp32"), _block("onnx-fp32", model="other"))
+    # manifests from before backends were recorded: torch with their precision
+    assert may_mix({"model": "m", "dim": 384, "precision": "fp32"}, _block("torch-fp32"))
+
+
+def test_embedder_for_manifest_follows_the_kb(monkeypatch):
+    assert isinstance(embedder_for_manifest({"model": "hash-64", "dim": 64}), HashEmbedder)
+    old = embedder_for_manifest({"model": "all-MiniLM-L6-v2", "dim": 384, "precision": "bf16"})
+    assert isinstance(old, SentenceTransformerEmbedder) and backend_name(old) == "torch-bf16"
+    onnx = embedder_for_manifest(_block("onnx-int8", model="all-MiniLM-L6-v2"))
+    assert backend_name(onnx) == "onnx-int8"
+
+    import kb.onnx_embedder as ox
+
+    monkeypatch.setattr(ox, "onnxruntime_available", lambda: False)
+    fallback = embedder_for_manifest(_block("onnx-fp32", 0.99999, 1.0, model="all-MiniLM-L6-v2"))
+    assert backend_name(fallback) == "torch-fp32"
+    with pytest.raises(KBError, match="onnxruntime"):
+        embedder_for_manifest(_block("onnx-int8", 0.988, 0.92, model="all-MiniLM-L6-v2"))
+
+
+def test_cpu_info_and_candidates():
+    info = embed_select.cpu_info()
+    assert info["model"] and isinstance(info["features"], list)
+    cands = embed_select.candidates()
+    assert cands[0] == "torch-fp32"
+    assert ("torch-bf16" in cands) == embed_select.has_bf16()
+
+
+def test_probe_set_is_fixed_data():
+    probe = embed_select.load_probe()
+    assert probe is not None and len(probe["queries"]) >= 40 and len(probe["passages"]) >= 200
+    assert probe["sha256"] and "MedQuAD" in probe["source"]
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(KBError, match="unknown embedding backend"):
+        embed_select.choose("all-MiniLM-L6-v2", "tpu-fp8")
+
+
+def test_import_kb_stays_light():
+    code = ("import sys, kb, kb.embedder, kb.embed_select, kb.onnx_embedder, retrieval.search; "
+            "print(sorted(m for m in ('torch', 'onnxruntime', 'sentence_transformers') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_onnx_backends_match_torch_on_the_real_model():
+    """The exported fp32 graph gives fp32's vectors; int8 is close but measured, not assumed."""
+    from kb.embedder import make_backend
+
+    probe = embed_select.load_probe()
+    texts = probe["queries"][:8] + probe["passages"][:24]
+    ref = make_backend("all-MiniLM-L6-v2", "torch-fp32").embed(texts)
+    fp32 = make_backend("all-MiniLM-L6-v2", "onnx-fp32")
+    assert fp32.max_tokens == 256 and fp32.dim == 384
+    m = agreement(fp32.embed(texts), ref, 8)
+    assert m["cos_min"] > 0.9999
+    q = agreement(make_backend("all-MiniLM-L6-v2", "onnx-int8").embed(texts), ref, 8)
+    assert 0.95 < q["cos_min"] < 1.0
