@@ -21,7 +21,9 @@ class BuildOptions:
     graph_files: tuple[Path, ...] = ()  # user rule files (--graph FILE)
     extract: bool = True
     enrich: bool = True  # summaries, evidence types, topics
-    engine: str = "local"
+    engine: str = "local"  # local | ray (ingest.engines)
+    ray_address: str | None = None  # None: a local Ray instance; "auto"; "ray://HOST:PORT"
+    ray_cpus: int | None = None  # CPUs of a local Ray instance (None: all)
     limits: ReadLimits = field(default_factory=ReadLimits)  # sizes, PDF time and memory caps
     keep_versions: int | None = None  # after publishing, keep this many newest; None: all
     index_kind: str = "auto"  # flat | hnsw | auto (by size, kb.vectors)

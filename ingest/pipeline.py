@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from contextlib import closing
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ingest.engines import batches, get_engine
+from ingest.engines import get_engine
 from ingest.fingerprints import enrichment_fingerprint, tool_versions
 from ingest.options import BuildOptions, Progress, default_graph_seeds, no_progress
 from kb.errors import KBError
@@ -40,19 +42,17 @@ def build(
 ) -> dict[str, Any]:
     """Build a new version from `sources`; returns the build report (DESIGN §1 keys)."""
     from ingest import retractions, reuse, stages
-    from ingest.chunking import Chunker
     from ingest.enrichment import enrich
     from ingest.readers import discover
-    from ingest.readers.sandbox import PdfSandbox
     from kb.embedder import make_embedder
 
     options = options or BuildOptions()
     progress = progress or no_progress
     t0 = time.perf_counter()
     kb = KnowledgeBase(kb_root)
-    engine = get_engine(options.engine)
+    engine = get_engine(options.engine, options.ray_address, options.ray_cpus)
 
-    with kb.writer_lock():
+    with kb.writer_lock(), closing(engine):
         previous: Version | None = None
         if kb.exists():
             try:
@@ -75,13 +75,10 @@ def build(
         files, missing = discover([Path(s) for s in sources])
         failed: list[dict[str, str]] = [{"source": s, "error": e} for s, e in missing]
         read = stages.ReadResult()
-        with PdfSandbox(options.limits) as pdfs:
-            for i, batch in enumerate(batches(files, 8)):
-                r = stages.read_batch(batch, options.limits, pdfs)
-                read.documents.extend(r.documents)
-                read.failed.extend(r.failed)
-                read.source_hashes.update(r.source_hashes)
-                progress("read", min((i + 1) * 8, len(files)), len(files))
+        for r in engine.read(files, options.limits, _ticker(progress, "read", len(files))):
+            read.documents.extend(r.documents)
+            read.failed.extend(r.failed)
+            read.source_hashes.update(r.source_hashes)
         failed.extend(read.failed)
         checkpoint("after-read")
         docs: list[tuple[Document, str]] = []
@@ -97,11 +94,10 @@ def build(
         todo = [d for d, _ in docs if d.doc_id not in kept]
         chunked: dict[str, list[Passage]] = {}
         if todo:
-            chunker = Chunker(options.chunking, tokenizer=embedder.tokenizer())
-            for i, batch in enumerate(batches(todo, 64)):
-                for doc, plist in zip(batch, stages.chunk_batch(batch, chunker), strict=True):
-                    chunked[doc.doc_id] = plist
-                progress("chunk", min((i + 1) * 64, len(todo)), len(todo))
+            out = engine.chunk(todo, options.chunking, embedder,
+                               _ticker(progress, "chunk", len(todo)))
+            for doc, plist in zip(todo, out, strict=True):
+                chunked[doc.doc_id] = plist
         per_doc = [kept.get(d.doc_id) or chunked.get(d.doc_id, []) for d, _ in docs]
         passages: list[Passage] = []
         seen_p: set[str] = set()
@@ -114,7 +110,7 @@ def build(
         checkpoint("after-chunk")
 
         # 3. embed (reusing vectors of unchanged passages)
-        vectors, reused = _embed(passages, embedder, previous, progress)
+        vectors, reused = _embed(passages, embedder, previous, progress, engine)
         checkpoint("after-embed")
         enrichment = enrichment_fingerprint(embedder) if options.enrich else None
         docs, reused_enrichment = enrich(docs, passages, vectors, embedder, options, progress,
@@ -129,7 +125,7 @@ def build(
         if options.extract and options.graph_seeds is not None:
             graph, mentions, entities_n, edges_n, extraction, reused_extractions = \
                 _extract_and_graph(passages, options, previous, progress,
-                                   retractions.excluded_passages(docs, passages))
+                                   retractions.excluded_passages(docs, passages), engine)
         checkpoint("after-extract")
 
         # 5. write
@@ -218,8 +214,18 @@ def _with_ordinal(p: Passage, ordinal: int) -> Passage:
     return replace(p, ordinal=ordinal)
 
 
+def _ticker(progress: Progress, stage: str, total: int) -> Any:
+    state = {"done": 0}
+
+    def tick(n: int) -> None:
+        state["done"] = min(total, state["done"] + n)
+        progress(stage, state["done"], total)
+
+    return tick
+
+
 def _embed(passages: list[Passage], embedder: Any, previous: Version | None,
-           progress: Progress) -> tuple[np.ndarray, int]:
+           progress: Progress, engine: Any) -> tuple[np.ndarray, int]:
     dim = embedder.dim
     vectors = np.zeros((len(passages), dim), dtype=np.float32)
     todo = list(range(len(passages)))
@@ -244,19 +250,23 @@ def _embed(passages: list[Passage], embedder: Any, previous: Version | None,
 
     if todo:
         progress("embed", 0, total)
-        vectors[todo] = embedder.embed([passages[i].text for i in todo], progress=tick)
+        at = 0
+        for block in engine.embed([passages[i].text for i in todo], embedder, tick):
+            vectors[todo[at : at + len(block)]] = block
+            at += len(block)
+        if at != len(todo):
+            raise KBError(f"the {engine.name} engine returned {at} vectors for {len(todo)} passages")
     return vectors, reused
 
 
 def _extract_and_graph(passages: list[Passage], options: BuildOptions, previous: Version | None,
-                       progress: Progress, retracted: set[str] | None = None
-                       ) -> tuple[Any, list[tuple], int, int, str, int]:
+                       progress: Progress, retracted: set[str] | None = None,
+                       engine: Any = None) -> tuple[Any, list[tuple], int, int, str, int]:
     """The graph, mention rows, counts, the extraction fingerprint and how many passages
     kept the previous version's extractions. Edges from `retracted` passages are flagged."""
     from ingest import retractions, reuse, stages
     from ingest.curated import load_curated
     from kb.graph import KnowledgeGraph
-    from kb.vocabulary import Vocabulary
 
     assert options.graph_seeds is not None
     progress("graph", 0, 1)
@@ -266,12 +276,11 @@ def _extract_and_graph(passages: list[Passage], options: BuildOptions, previous:
     mentions, lit_edges, done = reuse.kept_extractions(passages, previous, fingerprint)
     todo = [p for p in passages if p.passage_id not in done]
     if todo:
-        vocab = Vocabulary.from_entities(entities)
-        for i, batch in enumerate(batches(todo, 256)):
-            m, e = stages.extract_batch(batch, vocab)
+        engine = engine or get_engine("local")
+        vocabulary = partial(stages.vocabulary_for, options.graph_seeds, options.graph_files)
+        for m, e in engine.extract(todo, vocabulary, _ticker(progress, "extract", len(todo))):
             mentions.extend(m)
             lit_edges.extend(e)
-            progress("extract", min((i + 1) * 256, len(todo)), len(todo))
     mentions.sort(key=lambda row: row[0])  # stable: each passage's mentions in found order
     lit_edges = retractions.mark_edges(lit_edges, retracted or set())
     graph = KnowledgeGraph.build(entities, list(curated_edges) + lit_edges)

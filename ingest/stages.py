@@ -77,6 +77,15 @@ def embed_batch(texts: Sequence[str], embedder: Any, progress: Any = None) -> np
     return embedder.embed(list(texts), progress=progress)
 
 
+def vocabulary_for(graph_seeds: Path, graph_files: Sequence[Path] = ()) -> Any:
+    """The entity matcher over the curated entities (built once per process that extracts)."""
+    from ingest.curated import load_curated
+    from kb.vocabulary import Vocabulary
+
+    entities, _ = load_curated(graph_seeds, list(graph_files))
+    return Vocabulary.from_entities(entities)
+
+
 def extract_batch(passages: Sequence[Passage], vocabulary: Any) -> tuple[list[tuple], list[Any]]:
     """Entity mentions (ordinal, entity_id, start, end, negated, hedged) in document
     coordinates, and literature relation edges, for a batch of passages."""

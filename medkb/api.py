@@ -49,6 +49,8 @@ class BuildSettings:
     vector_precision: str = "fp32"
     llm_summaries: bool = False
     retractions: tuple[Path, ...] = ()  # retraction lists (CSV/TSV with DOI, PMID or id)
+    engine: str = "local"  # local | ray (DESIGN §9; `pip install 'medkb[ray]'`)
+    ray_address: str | None = None  # None: a local Ray instance; "auto"; "ray://HOST:PORT"
     extra: dict[str, Any] = field(default_factory=dict)  # further BuildOptions fields
 
     def options(self) -> Any:
@@ -77,7 +79,8 @@ class BuildSettings:
                             vector_precision=self.vector_precision,
                             summary_backend=summary_backend,
                             retractions=tuple(Path(r) for r in self.retractions),
-                            impact=for_build, **self.extra)
+                            impact=for_build, engine=self.engine,
+                            ray_address=self.ray_address, **self.extra)
 
 
 class Session:

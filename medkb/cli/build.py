@@ -19,20 +19,24 @@ KeepOpt = typer.Option(None, "--keep-versions",
                             "version are never cut off).")
 GraphOpt = typer.Option([], "--graph", help="Extra rule file (TSV/CSV), repeatable.")
 NoGraphOpt = typer.Option(False, "--no-graph", help="Skip the knowledge graph.")
+EngineOpt = typer.Option("local", "--engine", help="Where the batch stages run: local (this process) or ray (Ray Data tasks and actors; pip install 'medkb[ray]').")
+RayAddressOpt = typer.Option(None, "--ray-address", help="With --engine ray: auto (the cluster `ray start` runs here) or ray://HOST:PORT; default: a local Ray instance.")
 RetractionsOpt = typer.Option([], "--retractions", help="Retraction list (CSV/TSV with a DOI, PMID or id column and a reason; a Retraction Watch export works), repeatable; kept by later updates.")
 
 
 def _build(sources: list[Path], kb: Path | None, as_json: bool, embedder: str,
            graph: list[Path], no_graph: bool, update: bool, keep_versions: int | None,
            index: str, vector_precision: str, llm_summaries: bool,
-           retractions: list[Path] | None = None) -> None:
+           retractions: list[Path] | None = None, engine: str = "local",
+           ray_address: str | None = None) -> None:
     import medkb
 
     settings = medkb.BuildSettings(embedder=embedder, graph=not no_graph,
                                    graph_files=tuple(graph), keep_versions=keep_versions,
                                    index=index, vector_precision=vector_precision,
                                    llm_summaries=llm_summaries,
-                                   retractions=tuple(retractions or ()))
+                                   retractions=tuple(retractions or ()),
+                                   engine=engine, ray_address=ray_address)
     cb, bars = progress()
     if bars is not None:
         bars.start()
@@ -68,10 +72,13 @@ def register(app: typer.Typer) -> None:
         vector_precision: str = PrecisionOpt,
         llm_summaries: bool = LlmSummaryOpt,
         retractions: list[Path] = RetractionsOpt,
+        engine: str = EngineOpt,
+        ray_address: str | None = RayAddressOpt,
     ) -> None:
         """Build a new KB version from SOURCES (reusing vectors of unchanged passages)."""
         run(lambda: _build(sources, kb, as_json, embedder, graph, no_graph, False,
-                           keep_versions, index, vector_precision, llm_summaries, retractions))
+                           keep_versions, index, vector_precision, llm_summaries, retractions,
+                           engine, ray_address))
 
     @app.command()
     def update(
@@ -86,11 +93,14 @@ def register(app: typer.Typer) -> None:
         vector_precision: str = PrecisionOpt,
         llm_summaries: bool = LlmSummaryOpt,
         retractions: list[Path] = RetractionsOpt,
+        engine: str = EngineOpt,
+        ray_address: str | None = RayAddressOpt,
     ) -> None:
         """Publish a new version for the corpus as it is now: added, changed and removed
         documents are detected by content hash; only changed passages are embedded."""
         run(lambda: _build(sources, kb, as_json, embedder, graph, no_graph, True,
-                           keep_versions, index, vector_precision, llm_summaries, retractions))
+                           keep_versions, index, vector_precision, llm_summaries, retractions,
+                           engine, ray_address))
 
     @app.command()
     def prune(kb: Path | None = KbOpt, keep: int = typer.Option(3, help="Versions to keep."),

@@ -1,0 +1,251 @@
+"""The Ray engine: the ingest stages as Ray Data tasks and actors (DESIGN §9).
+
+  read     Ray Data tasks over batches of files (PDFs in a sandboxed child per task);
+  chunk    tasks; each worker process builds its chunker (the embedder's tokenizer) once;
+  embed    an actor pool; each actor loads the embedder once (bf16 where the CPU has it,
+           exactly as locally: the same kb.embedder code decides);
+  extract  an actor pool; each actor builds the entity matcher once.
+
+Results stream back to the driver in input order (Ray Data `preserve_order`); the driver
+(ingest.pipeline) alone writes the version, so the on-disk format, the atomic publish, the
+writer lock and the ledger are the same as with the local engine. A worker that dies is
+replaced and its batch run again (Ray Data retries tasks and restarts actors), so a lost
+worker costs time, never records.
+
+Records cross process boundaries as JSON (documents, passages, edges) and numpy arrays
+(vectors). Inputs are handed to Ray in windows of WINDOW items so the driver never builds
+one Ray dataset of the whole corpus.
+
+Needs the `ray` extra: `pip install 'medkb[ray]'` (ray[data]) on the driver and on every node.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ingest.engines import CHUNK_BATCH, EMBED_BATCH, EXTRACT_BATCH, READ_BATCH, Tick
+from kb.errors import KBError
+from kb.records import Document, Edge, Passage, Span
+
+log = logging.getLogger(__name__)
+
+WINDOW = 50_000  # items per Ray dataset (one window in flight at a time)
+FAULT_ENV = "MEDKB_RAY_FAULT"  # "<stage>:<batch>:<marker file>": tests kill a worker once
+OBJECT_STORE_BYTES = 512 * 1024 * 1024  # a local instance's object store (rows stream through)
+
+
+# -- records as JSON ------------------------------------------------------------------------
+def doc_json(d: Document) -> str:
+    return json.dumps(asdict(d), ensure_ascii=False, default=str)
+
+
+def doc_from(s: str) -> Document:
+    d = json.loads(s)
+    d["sections"] = tuple(Span(*x.values()) if isinstance(x, dict) else Span(*x)
+                          for x in d["sections"])
+    d["pages"] = tuple(Span(*x.values()) if isinstance(x, dict) else Span(*x) for x in d["pages"])
+    return Document(**d)
+
+
+def passage_json(p: Passage) -> str:
+    return json.dumps(asdict(p), ensure_ascii=False)
+
+
+def passage_from(s: str) -> Passage:
+    return Passage(**json.loads(s))
+
+
+_EDGE_FIELDS = None
+
+
+def edge_from(d: dict[str, Any]) -> Edge:
+    global _EDGE_FIELDS
+    if _EDGE_FIELDS is None:
+        _EDGE_FIELDS = {f.name for f in fields(Edge)}
+    return Edge(**{k: v for k, v in d.items() if k in _EDGE_FIELDS})
+
+
+def _fault(stage: str, batch_no: int, spec: str | None) -> None:
+    """Kill this worker process (like a lost node) the first time `stage` reaches batch
+    `batch_no`; the marker file makes it happen once per build, not on every retry."""
+    if not spec:
+        return
+    want, _, rest = spec.partition(":")
+    n, _, marker = rest.partition(":")
+    if want == stage and batch_no == int(n) and marker and not os.path.exists(marker):
+        Path(marker).write_text(f"{stage} worker {os.getpid()} killed at batch {n}\n")
+        os._exit(137)
+
+
+# -- the stage functions Ray runs ------------------------------------------------------------
+def _read_task(batch: dict[str, np.ndarray], limits: Any) -> dict[str, list[str]]:
+    from ingest import stages
+
+    paths = [Path(str(p)) for p in batch["path"]]
+    r = stages.read_batch(paths, limits)
+    out = {"documents": [[doc_json(d), o] for d, o in r.documents], "failed": r.failed,
+           "hashes": r.source_hashes}
+    return {"result": [json.dumps(out, ensure_ascii=False)]}
+
+
+_CHUNKERS: dict[tuple, Any] = {}
+
+
+def _chunk_task(batch: dict[str, np.ndarray], chunking: Any, embedder_id: str
+                ) -> dict[str, list[str]]:
+    from ingest import stages
+    from ingest.chunking import Chunker
+    from kb.embedder import make_embedder
+
+    key = (repr(chunking), embedder_id)
+    if key not in _CHUNKERS:  # once per worker process
+        _CHUNKERS[key] = Chunker(chunking, tokenizer=make_embedder(embedder_id).tokenizer())
+    docs = [doc_from(str(s)) for s in batch["doc"]]
+    out = stages.chunk_batch(docs, _CHUNKERS[key])
+    return {"passages": [json.dumps([asdict(p) for p in plist], ensure_ascii=False)
+                         for plist in out]}
+
+
+class EmbedActor:
+    """Loads the embedder once; embeds batches of texts."""
+
+    def __init__(self, embedder_id: str, fault: str | None = None) -> None:
+        from kb.embedder import make_embedder
+
+        self.embedder = make_embedder(embedder_id)
+        self.fault = fault
+        self.batches = 0
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.batches += 1
+        _fault("embed", self.batches, self.fault)
+        texts = [str(t) for t in batch["text"]]
+        return {"i": batch["i"], "vector": self.embedder.embed(texts)}
+
+
+class ExtractActor:
+    """Builds the entity matcher once; extracts mentions and literature edges."""
+
+    def __init__(self, vocabulary: Callable[[], Any], fault: str | None = None) -> None:
+        self.vocab = vocabulary()
+        self.fault = fault
+        self.batches = 0
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[str]]:
+        from ingest import stages
+
+        self.batches += 1
+        _fault("extract", self.batches, self.fault)
+        passages = [passage_from(str(s)) for s in batch["passage"]]
+        mentions, edges = stages.extract_batch(passages, self.vocab)
+        out = {"mentions": [list(m) for m in mentions], "edges": [asdict(e) for e in edges]}
+        return {"result": [json.dumps(out, ensure_ascii=False)]}
+
+
+# -- the engine --------------------------------------------------------------------------------
+class RayEngine:
+    name = "ray"
+
+    def __init__(self, address: str | None = None, cpus: int | None = None) -> None:
+        try:
+            import ray
+        except ImportError as exc:
+            raise KBError("--engine ray needs Ray: pip install 'medkb[ray]' "
+                          "(ray[data]) on this machine and on every node") from exc
+        self._ray = ray
+        self._owned = False
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False,
+                                      "ignore_reinit_error": True}
+            if address:
+                kwargs["address"] = address
+            else:
+                kwargs.update(num_cpus=cpus, object_store_memory=OBJECT_STORE_BYTES)
+            try:
+                ray.init(**kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise KBError(f"cannot start or reach Ray at {address or 'a local instance'}: "
+                              f"{exc}") from exc
+            self._owned = True
+        ctx = ray.data.DataContext.get_current()
+        ctx.execution_options.preserve_order = True
+        ctx.enable_progress_bars = False
+        ctx.print_on_execution_start = False
+        self.cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self.fault = os.environ.get(FAULT_ENV)
+
+    def _pool(self) -> int:
+        return max(1, self.cpus)
+
+    def _windows(self, items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+        for lo in range(0, len(items), WINDOW):
+            yield items[lo : lo + WINDOW]
+
+    def read(self, files: Sequence[Path], limits: Any, tick: Tick) -> Iterator[Any]:
+        from ingest.stages import ReadResult
+
+        for window in self._windows(list(files)):
+            ds = self._ray.data.from_items([{"path": str(p)} for p in window])
+            ds = ds.map_batches(_read_task, fn_kwargs={"limits": limits},
+                                batch_size=READ_BATCH, num_cpus=1)
+            for row in ds.iter_rows():
+                d = json.loads(row["result"])
+                r = ReadResult(documents=[(doc_from(s), o) for s, o in d["documents"]],
+                               failed=d["failed"], source_hashes=d["hashes"])
+                yield r
+                tick(READ_BATCH)
+
+    def chunk(self, docs: Sequence[Document], chunking: Any, embedder: Any, tick: Tick
+              ) -> Iterator[list[Passage]]:
+        for window in self._windows(list(docs)):
+            ds = self._ray.data.from_items([{"doc": doc_json(d)} for d in window])
+            ds = ds.map_batches(_chunk_task, fn_kwargs={"chunking": chunking,
+                                                        "embedder_id": embedder.model_id},
+                                batch_size=CHUNK_BATCH, num_cpus=1)
+            for row in ds.iter_rows():
+                yield [Passage(**p) for p in json.loads(row["passages"])]
+                tick(1)
+
+    def embed(self, texts: Sequence[str], embedder: Any, tick: Tick) -> Iterator[np.ndarray]:
+        for lo in range(0, len(texts), WINDOW):
+            window = texts[lo : lo + WINDOW]
+            ds = self._ray.data.from_items([{"i": lo + i, "text": t}
+                                            for i, t in enumerate(window)])
+            ds = ds.map_batches(EmbedActor, fn_constructor_args=(embedder.model_id, self.fault),
+                                batch_size=EMBED_BATCH, num_cpus=1, batch_format="numpy",
+                                compute=self._ray.data.ActorPoolStrategy(size=self._pool()))
+            expect = lo
+            for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+                idx = np.asarray(batch["i"])
+                if len(idx) and idx[0] != expect:
+                    raise KBError(f"Ray returned embeddings out of order at {idx[0]} "
+                                  f"(expected {expect})")
+                expect += len(idx)
+                yield np.asarray(batch["vector"], dtype=np.float32).reshape(len(idx), -1)
+                tick(len(idx))
+
+    def extract(self, passages: Sequence[Passage], vocabulary: Callable[[], Any], tick: Tick
+                ) -> Iterator[tuple[list[tuple], list[Any]]]:
+        for window in self._windows(list(passages)):
+            ds = self._ray.data.from_items([{"passage": passage_json(p)} for p in window])
+            ds = ds.map_batches(ExtractActor, fn_constructor_args=(vocabulary, self.fault),
+                                batch_size=EXTRACT_BATCH, num_cpus=1,
+                                compute=self._ray.data.ActorPoolStrategy(size=self._pool()))
+            for row in ds.iter_rows():
+                d = json.loads(row["result"])
+                yield ([(m[0], m[1], m[2], m[3], bool(m[4]), bool(m[5])) for m in d["mentions"]],
+                       [edge_from(e) for e in d["edges"]])
+                tick(EXTRACT_BATCH)
+
+    def close(self) -> None:
+        if self._owned:
+            self._ray.shutdown()
+            self._owned = False
