@@ -90,21 +90,24 @@ def patient_json(q: QuestionReading) -> dict[str, Any]:
 
 def differential(question: str, reading: QuestionReading, version: Any, searcher: Any,
                  verifier: Any) -> list[dict[str, Any]]:
-    """clinical-dx's ranked differential (generation.clinical.differential) when present."""
+    """clinical-dx's ranked differential (generation.clinical.differential: `differential` or
+    `diagnose`, a list of candidates or the `diagnose --json` document), [] when absent."""
     try:
-        from generation.clinical import differential as rank  # type: ignore[attr-defined]
+        from generation.clinical import differential as module  # type: ignore[attr-defined]
     except ImportError:
         return []
-    if not callable(rank):  # a module: its function of the same name
-        rank = getattr(rank, "differential", None)
-        if rank is None:
-            return []
-    for call in (lambda: rank(reading, version, searcher), lambda: rank(question, version, searcher)):
-        try:
-            out = call()
-            return [dict(c) for c in out] if out else []
-        except (TypeError, AttributeError):
-            continue
+    funcs = [module] if callable(module) else [
+        f for name in ("differential", "rank", "diagnose") if callable(f := getattr(module, name, None))]
+    for rank in funcs:
+        for args in ((question, version, searcher), (reading, version, searcher)):
+            try:
+                out = rank(*args)
+            except (TypeError, AttributeError):
+                log.debug("differential %s%s failed", rank, type(args[0]), exc_info=True)
+                continue
+            if isinstance(out, dict):
+                out = out.get("differential") or out.get("candidates") or []
+            return [dict(c) for c in out or ()]
     return []
 
 

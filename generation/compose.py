@@ -164,9 +164,9 @@ def extractive_answer(question: str, block: dict[str, Any] | None, hits: Sequenc
         asked = {i.id for i in reading.asked}
         rel = verifier.related
         if qtype == "dosing" and asked:
-            cands = [c for c in cands if DOSE.search(c[1]) and any(rel(a) & _names(verifier, c[1]) for a in asked)]
+            cands = [c for c in cands if DOSE.search(c[1])]
             checks = relevance_checks(verifier, question, reading, qtype,
-                                      [{"text": c[1], "citations": [c[0]]} for c in cands], set(), block)
+                                      [{"text": c[1], "citations": [c[0]]} for c in cands], set(), block, hits)
             cands = [c for c, chk in zip(cands, checks, strict=True) if chk["status"] == "pass"]
             if not cands:  # the caller says the KB has no dose for it
                 return " ".join(parts)
@@ -175,7 +175,7 @@ def extractive_answer(question: str, block: dict[str, Any] | None, hits: Sequenc
             cands = [c for c in cands if any(rel(w) & _names(verifier, c[1]) for w in wanted)]
         elif fact_texts:
             checks = relevance_checks(verifier, question, reading, qtype,
-                                      [{"text": c[1], "citations": [c[0]]} for c in cands], set(), block)
+                                      [{"text": c[1], "citations": [c[0]]} for c in cands], set(), block, hits)
             cands = [c for c, chk in zip(cands, checks, strict=True) if chk["status"] == "pass"]
     n = max_passage_sentences if fact_texts else 3
     parts += [f"{s if s[-1] in '.!' else s + '.'} [{k}]" for k, s in _pick(question, cands, embedder, n)]

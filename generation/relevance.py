@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from kb.graph import DISEASE
+from kb.graph import DISEASE, DRUG_TYPES
 
 CLOSE_MEANING = 0.5  # MiniLM cosine of a claim to the question that counts as on topic
 DUPLICATE = 0.92  # MiniLM cosine above which two claims say the same thing
@@ -35,14 +35,15 @@ _CHILD = re.compile(r"\b(?:child\w*|p(?:a)?ediatric|infants?|kids?|toddlers?|bab
                     r"\d+\s*(?:months?|years?)\s*(?:of age|old)|mg/kg)\b", re.I)
 _ADULT = re.compile(r"\badults?\b", re.I)
 _LIST_MARK = re.compile(r"^\s*(?:\(?(?:\d{1,2}|[a-zA-Z]|[ivxIVX]{1,4})[.)]|[-*\u2022\u25aa])\s+")
+_QUESTION_START = re.compile(r"^\W*(?:what|how|why|who|whom|which|where)\b", re.I)  # headings: "What I need to know"
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 
 
 def usable_sentence(text: str) -> bool:
     """Whether a passage sentence may be quoted or serve as evidence."""
     t = text.strip()
-    if not t or t.endswith("?") or t.endswith(":"):
-        return False
+    if not t or t.endswith("?") or t.endswith(":") or _QUESTION_START.match(t) or t.count(" - ") >= 2:
+        return False  # a question, a heading, or a list run together with dashes
     marked = _LIST_MARK.match(t) is not None
     words = len(_WORD.findall(_LIST_MARK.sub("", t)))
     if words < 2 or (marked and words < 4):
@@ -77,13 +78,25 @@ def dedupe(texts: Sequence[str], embedder: Any = None, threshold: float = DUPLIC
     return keep
 
 
+def _cited_entities(verifier: Any, keys: set[Any], hits: Sequence[Any]) -> set[str]:
+    out: set[str] = set()
+    for k in keys:
+        if isinstance(k, int) and 1 <= k <= len(hits):
+            p = hits[k - 1].passage
+            out |= verifier.passage_entities(p.passage_id, p.text)
+    return out
+
+
 def _related_any(verifier: Any, ids: set[str], wanted: set[str]) -> bool:
     return any(verifier.related(w) & ids for w in wanted)
 
 
 def relevance_checks(verifier: Any, question: str, reading: Any, qtype: str, claims: Sequence[Any],
-                     graph_keys: set[int], block: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """One `relevance` check per claim (see module doc)."""
+                     graph_keys: set[int], block: dict[str, Any] | None = None,
+                     hits: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """One `relevance` check per claim (see module doc). `hits`: the retrieved passages (keys
+    from 1): a dose sentence that names no drug counts for the drug its cited passage names
+    ("Children: 2.2 mg/kg twice a day" in a doxycycline passage)."""
     from generation.rules import result
 
     if reading is None:
@@ -110,7 +123,9 @@ def relevance_checks(verifier: Any, question: str, reading: Any, qtype: str, cla
         ids = {e[0] for e in verifier.entities(text)}
         problem = None
         if qtype == "dosing" and asked:
-            if not _related_any(verifier, ids, asked):
+            drugs_named = {e[0] for e in verifier.entities(text) if e[2] in DRUG_TYPES}
+            context = ids if drugs_named else ids | _cited_entities(verifier, keys, hits)
+            if not _related_any(verifier, context, asked):
                 problem = "it does not name the drug asked about"
             elif not DOSE.search(text):
                 problem = "it states no dose"

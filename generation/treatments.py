@@ -2,8 +2,9 @@
 patient must avoid.
 
 Drugs with a treats/palliates edge to the disease (or a same-name node; its parent when the
-disease itself has none) are ranked by evidence: a curated label rule (FDA label) first, then
-PharmacotherapyDB by its curators and resources, then Hetionet, then literature alone; a
+disease itself has none) are ranked by evidence: a curated label rule (FDA label), then
+PharmacotherapyDB by its curators and resources (a pair three curators and four resources
+agree on ranks with a label), then Hetionet, then literature alone; a
 passage of the KB naming the drug with the disease lifts a drug within its tier and is cited.
 Drugs with a curated not-indicated edge are left out. Each drug is checked for this patient
 (generation.safety): a contraindication in one of their conditions or an interaction with a
@@ -44,7 +45,7 @@ def _evidence_score(ev: dict[str, Any]) -> float:
         return 2.0
     note = ev.get("note") or ""
     if note.startswith(("FDA", "EMA", "WHO", "NICE")):
-        return 10.0
+        return 8.0  # a label indication: as strong as a well-curated PharmacotherapyDB pair
     m = _PTDB.search(note)
     if m:
         return 4.0 + min(int(m.group(1)), 3) + 0.5 * min(int(m.group(2)), 4)

@@ -230,7 +230,7 @@ class Verifier:
             qtype = (block or {}).get("question_type") or question_type(question, reading)
             if graph_keys is None:
                 graph_keys = {_get(c, "key") for c in citations if _get(c, "kind") == "graph"}
-            checks += relevance_checks(self, question, reading, qtype, claims, set(graph_keys), block)
+            checks += relevance_checks(self, question, reading, qtype, claims, set(graph_keys), block, hits)
         return checks
 
     def _from_passages(self, check: dict[str, Any], hits: Sequence[Any]) -> dict[str, Any]:
