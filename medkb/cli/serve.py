@@ -28,6 +28,8 @@ def register(app: typer.Typer) -> None:
         queue_size: int = typer.Option(32, help="Generation requests that may wait; more get "
                                        "503 with Retry-After."),
         max_body: int = typer.Option(256 * 1024, help="Largest request body in bytes."),
+        threads: int = typer.Option(1, help="torch threads per request (requests already run "
+                                    "in parallel)."),
     ) -> None:
         """Serve the KB over HTTP: JSON API under /api, the web page at /, docs at /docs."""
 
@@ -46,7 +48,7 @@ def register(app: typer.Typer) -> None:
             config = ServerConfig.with_env_key(
                 api_key, host=host, port=port, backends=backends,
                 default_backend=default_backend, backend_settings=settings,
-                queue_size=queue_size, max_body_bytes=max_body)
+                queue_size=queue_size, max_body_bytes=max_body, threads=threads)
             from medkb.server import check_bind
 
             check_bind(config)  # before loading anything

@@ -30,6 +30,9 @@ class ServerConfig:
     backend_settings: BackendSettings = field(default_factory=BackendSettings)
     poll_seconds: float = 2.0  # how often a newly published KB version is looked for
     warm: bool = True
+    # torch intra-op threads per request. Requests already run side by side, and on a shared
+    # machine 2+ threads per small matmul make a query embedding 5-10x slower (measured).
+    threads: int = 1
 
     def __post_init__(self) -> None:
         for name in self.backends:
@@ -41,6 +44,8 @@ class ServerConfig:
         if "openai" in self.backends and not self.backend_settings.base_url:
             raise MedKBError("the openai backend needs MEDKB_LLM_BASE_URL (and MEDKB_LLM_MODEL) "
                              "in the server's environment")
+        if self.threads < 1:
+            raise MedKBError("--threads must be at least 1")
         if self.queue_size < 0:
             raise MedKBError("--queue-size must be 0 or more")
         if not 0 < self.port < 65536:

@@ -17,6 +17,7 @@ def serve(kb: Any, config: ServerConfig, *, say: Any = None) -> None:
 
     say = say or (lambda msg: print(msg, file=sys.stderr, flush=True))
     check_bind(config)
+    _torch_threads(config.threads)
     if config.warm:
         started = time.perf_counter()
         kb.warm()
@@ -34,3 +35,10 @@ def serve(kb: Any, config: ServerConfig, *, say: Any = None) -> None:
                                   access_log=False, timeout_graceful_shutdown=10,
                                   h11_max_incomplete_event_size=64 * 1024)).run()
 
+
+def _torch_threads(n: int) -> None:
+    try:
+        import torch
+    except ImportError:  # a build without torch (ONNX embedder): nothing to set
+        return
+    torch.set_num_threads(n)
