@@ -1,0 +1,205 @@
+"""The build's embedding off the main thread, so the rest of the build overlaps with it.
+
+    main: chunk, dedupe, ordinals --(bounded queue of passages)--> embedder thread --> vectors
+
+While the embedder works (torch and ONNX Runtime release the GIL inside the model, so it
+keeps both cores busy), the main thread chunks the next documents, then extracts entities and
+builds the BM25 index: the build's wall time approaches the embedder's own. Windows are embedded in the order they were submitted, so the
+embedded passages always form a prefix of the ordinals (`wait_for`). Threads, not processes:
+nothing is pickled. An error in either thread is raised in the main one.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from kb.records import Passage
+
+_DONE = object()
+
+
+def _put(q: queue.Queue, item: Any, stop: threading.Event) -> bool:
+    """Put with a bounded wait, giving up when the build is being torn down."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.2)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+class EmbedWorker:
+    """Embeds submitted (ordinal, text, reused vector | None) items in a thread into a growing
+    vector buffer, with `embed(texts, tick)` (the engine's embedding stage).
+
+    `window` passages are gathered before each call (fewer at the end), so the embedder can sort
+    them by length and pad little; the queue holds at most `depth` submissions."""
+
+    def __init__(self, embed: Callable[[list[str], Callable[[int], None]], np.ndarray], dim: int,
+                 progress: Callable[[str, int, int], None], window: int = 512,
+                 depth: int = 16) -> None:
+        self._embed_fn = embed
+        self.dim = dim
+        self.window = window
+        self._progress = progress
+        self._q: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._lock = threading.Condition()
+        self._buf = np.zeros((1024, dim), dtype=np.float32)
+        self._submitted = 0  # passages handed in (embedded or reused)
+        self._done = 0  # prefix of ordinals whose vectors are in the buffer
+        self._to_embed = 0
+        self._embedded = 0
+        self._error: BaseException | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="medkb-embed", daemon=True)
+        self._thread.start()
+
+    def _grow(self, n: int) -> None:
+        if n > len(self._buf):
+            bigger = np.zeros((max(n, 2 * len(self._buf)), self.dim), dtype=np.float32)
+            bigger[: len(self._buf)] = self._buf
+            self._buf = bigger
+
+    def submit(self, items: Sequence[tuple[int, str, np.ndarray | None]]) -> None:
+        """Passages in ordinal order: (ordinal, text, a reused vector or None)."""
+        if not items:
+            return
+        if self._error is not None:
+            raise self._error
+        with self._lock:
+            self._grow(items[-1][0] + 1)
+            self._submitted = items[-1][0] + 1
+            self._to_embed += sum(1 for _, _, v in items if v is None)
+        _put(self._q, list(items), self._stop)
+
+    def _run(self) -> None:
+        pending: list[tuple[int, str, np.ndarray | None]] = []
+        finished = False
+        try:
+            while not finished:
+                item = self._q.get()
+                if item is _DONE:
+                    finished = True
+                else:
+                    pending.extend(item)
+                    if sum(1 for _, _, v in pending if v is None) < self.window:
+                        try:  # take what is already queued before embedding a short window
+                            while True:
+                                more = self._q.get_nowait()
+                                if more is _DONE:
+                                    finished = True
+                                    break
+                                pending.extend(more)
+                        except queue.Empty:
+                            pass
+                        if not finished and \
+                                sum(1 for _, _, v in pending if v is None) < self.window:
+                            continue
+                self._embed(pending)
+                pending = []
+        except BaseException as exc:  # re-raised in the main thread
+            self._error = exc
+        finally:
+            with self._lock:
+                self._lock.notify_all()
+
+    def _embed(self, items: list[tuple[int, str, np.ndarray | None]]) -> None:
+        if not items:
+            return
+        todo = [(o, t) for o, t, v in items if v is None]
+        vecs = self._embed_fn([t for _, t in todo], self._tick) if todo else None
+        with self._lock:
+            for o, _, v in items:
+                if v is not None:
+                    self._buf[o] = v
+            if vecs is not None:
+                self._buf[[o for o, _ in todo]] = vecs
+            self._done = items[-1][0] + 1
+            self._lock.notify_all()
+
+    def _tick(self, n: int) -> None:
+        self._embedded += n
+        self._progress("embed", self._embedded, max(self._to_embed, self._embedded))
+
+    def wait_for(self, n: int) -> np.ndarray:
+        """Block until the first `n` ordinals are embedded; the buffer (rows < n are final)."""
+        with self._lock:
+            while self._done < n and self._error is None and self._thread.is_alive():
+                self._lock.wait(timeout=0.5)
+            if self._error is not None:
+                raise self._error
+            if self._done < n:
+                raise RuntimeError("the embedding thread stopped early")
+            return self._buf
+
+    def close_input(self) -> None:
+        """No more submissions: the last, shorter window is embedded now."""
+        if not self._closed:
+            self._closed = True
+            _put(self._q, _DONE, self._stop)
+
+    def finish(self) -> np.ndarray:
+        """All submitted passages' vectors, in ordinal order."""
+        self.close_input()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._buf[: self._submitted].copy()
+
+    def close(self) -> None:
+        """Tear down after an error elsewhere (idempotent)."""
+        self._stop.set()
+        try:
+            self._q.put_nowait(_DONE)
+        except queue.Full:
+            pass
+        self._thread.join(timeout=60)
+
+
+def chunk_and_embed(docs: Sequence[Any], kept: dict[str, list[Passage]], todo: Sequence[Any],
+                    chunked: Iterator[list[Passage]], embed: Callable[..., np.ndarray], dim: int,
+                    old_vector: Callable[[str], np.ndarray | None],
+                    progress: Callable[[str, int, int], None],
+                    during: Callable[[list[Passage]], Any]) -> tuple[list[Passage], np.ndarray,
+                                                                     int, Any]:
+    """Passages of `docs` in order (kept ones for unchanged documents, `chunked` yields the
+    others', in `todo` order), deduplicated by id, with ordinals; each document's passages go
+    to the embedder thread as soon as they exist. `during(passages)` runs on this thread once
+    all passages are known, while the embedder works. Returns passages, vectors, how many
+    vectors were reused (`old_vector(passage_id)`), and what `during` returned."""
+    worker = EmbedWorker(embed, dim, progress)
+    try:
+        passages: list[Passage] = []
+        seen: set[str] = set()
+        pending: list[tuple[int, str, np.ndarray | None]] = []
+        reused = 0
+        todo_ids = {d.doc_id for d in todo}
+        for doc, _ in docs:
+            plist = kept.get(doc.doc_id) or (next(chunked) if doc.doc_id in todo_ids else [])
+            for p in plist:
+                if p.passage_id in seen:
+                    continue
+                seen.add(p.passage_id)
+                p = replace(p, ordinal=len(passages))
+                passages.append(p)
+                old = old_vector(p.passage_id)
+                reused += old is not None
+                pending.append((p.ordinal, p.text, old))
+            if len(pending) >= 64:
+                worker.submit(pending)
+                pending = []
+        worker.submit(pending)
+        worker.close_input()
+        extra = during(passages)
+        vectors = worker.finish()
+        return passages, vectors.reshape(len(passages), dim), reused, extra
+    finally:
+        worker.close()

@@ -1,0 +1,90 @@
+"""The overlapped chunk -> embed stage gives what the sequential one gives, and fails loudly."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from ingest.chunking import Chunker
+from ingest.flow import chunk_and_embed
+from kb.config import ChunkSettings
+from kb.embedder import HashEmbedder
+from kb.records import Document
+
+
+def _docs(n: int) -> list[tuple[Document, str]]:
+    out = []
+    for i in range(n):
+        text = " ".join(f"Sentence {j} of record {i % 7} about asthma and fever." for j in range(30))
+        title = f"t{i % 7}"  # every 7th document repeats: its passages are deduplicated
+        doc = Document(doc_id=Document.make_id(text, title, None), source=f"f.jsonl#{i}",
+                       format="jsonl", title=title, text=text)
+        out.append((doc, "f.jsonl"))
+    return out
+
+
+def _sequential(docs, chunker, emb):
+    passages, seen = [], set()
+    for d, _ in docs:
+        for p in chunker.chunk(d):
+            if p.passage_id not in seen:
+                seen.add(p.passage_id)
+                passages.append(p)
+    return passages, emb.embed([p.text for p in passages])
+
+
+def test_same_passages_and_vectors_as_sequential():
+    docs = _docs(40)
+    chunker = Chunker(ChunkSettings(chunk_tokens=40, overlap_tokens=8))
+    emb = HashEmbedder(64)
+    want_p, want_v = _sequential(docs, chunker, emb)
+    seen_during: list[int] = []
+    threads: set[str] = set()
+
+    def embed(texts, tick):
+        threads.add(threading.current_thread().name)
+        return emb.embed(texts, progress=tick)
+
+    passages, vectors, reused, extra = chunk_and_embed(
+        docs, {}, [d for d, _ in docs], (chunker.chunk(d) for d, _ in docs), embed, 64,
+        lambda pid: None, lambda *a: None, lambda ps: seen_during.append(len(ps)) or "x")
+    assert [p.passage_id for p in passages] == [p.passage_id for p in want_p]
+    assert [p.ordinal for p in passages] == list(range(len(passages)))
+    np.testing.assert_allclose(vectors, want_v)
+    assert reused == 0 and extra == "x" and seen_during == [len(passages)]
+    assert threads == {"medkb-embed"}
+
+
+def test_reused_vectors_are_kept_not_recomputed():
+    docs = _docs(12)
+    chunker = Chunker(ChunkSettings(chunk_tokens=40, overlap_tokens=8))
+    emb = HashEmbedder(32)
+    want_p, _ = _sequential(docs, chunker, emb)
+    old = {p.passage_id: np.full(32, 0.5, np.float32) for p in want_p[::2]}
+    calls: list[int] = []
+
+    def embed(texts, tick):
+        calls.append(len(texts))
+        return emb.embed(texts)
+
+    passages, vectors, reused, _ = chunk_and_embed(
+        docs, {}, [d for d, _ in docs], (chunker.chunk(d) for d, _ in docs), embed, 32,
+        old.get, lambda *a: None, lambda ps: None)
+    assert reused == len(old) and sum(calls) == len(passages) - len(old)
+    for p in passages:
+        if p.passage_id in old:
+            assert np.all(vectors[p.ordinal] == 0.5)
+
+
+def test_embedding_error_reaches_the_caller():
+    docs = _docs(5)
+    chunker = Chunker(ChunkSettings(chunk_tokens=40, overlap_tokens=8))
+
+    def broken(texts, tick):
+        raise RuntimeError("model exploded")
+
+    with pytest.raises(RuntimeError, match="model exploded"):
+        chunk_and_embed(docs, {}, [d for d, _ in docs], (chunker.chunk(d) for d, _ in docs),
+                        broken, 8, lambda pid: None, lambda *a: None, lambda ps: None)
