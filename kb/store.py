@@ -231,26 +231,37 @@ class VersionWriter:
         self._n_docs = 0
         self._n_passages = 0
 
+    # Rows are generated as SQLite consumes them: no second copy of the corpus in memory.
     def add_documents(self, docs: Iterable[tuple[Document, str]]) -> None:
         """(document, origin file) pairs; origin is the file the record came from."""
-        rows = []
-        for d, origin in docs:
-            rows.append((d.doc_id, d.source, d.format, d.title, d.text, d.external_id, d.year,
-                         span_list(d.sections), span_list(d.pages),
-                         json.dumps(d.metadata, ensure_ascii=False, sort_keys=True, default=str),
-                         d.text_hash, origin))
-        self.db.executemany("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-        self._n_docs += len(rows)
+        n = [0]
+
+        def rows() -> Iterator[tuple]:
+            for d, origin in docs:
+                n[0] += 1
+                yield (d.doc_id, d.source, d.format, d.title, d.text, d.external_id, d.year,
+                       span_list(d.sections), span_list(d.pages),
+                       json.dumps(d.metadata, ensure_ascii=False, sort_keys=True, default=str),
+                       d.text_hash, origin)
+
+        self.db.executemany("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows())
+        self._n_docs += n[0]
 
     def add_passages(self, passages: Iterable[Passage]) -> None:
-        rows = [(p.ordinal, p.passage_id, p.doc_id, p.text, p.start, p.end, p.section, p.page,
-                 p.text_hash) for p in passages]
-        self.db.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?)", rows)
-        self._n_passages += len(rows)
+        n = [0]
+
+        def rows() -> Iterator[tuple]:
+            for p in passages:
+                n[0] += 1
+                yield (p.ordinal, p.passage_id, p.doc_id, p.text, p.start, p.end, p.section,
+                       p.page, p.text_hash)
+
+        self.db.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?)", rows())
+        self._n_passages += n[0]
 
     def add_mentions(self, rows: Iterable[tuple[int, str, int, int, bool, bool]]) -> None:
         self.db.executemany("INSERT INTO mentions VALUES (?,?,?,?,?,?)",
-                            [(o, e, s, t, int(n), int(h)) for o, e, s, t, n, h in rows])
+                            ((o, e, s, t, int(n), int(h)) for o, e, s, t, n, h in rows))
 
     def write_json(self, name: str, data: Any) -> None:
         (self.tmp / name).write_text(json.dumps(data, ensure_ascii=False, indent=1), "utf-8")
