@@ -9,6 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import jsonschema
+import pytest
 from medkb_testutil import GRAPH_DIR, ROOT, TINY_RECORDS, write_jsonl
 
 from generation.answer import AskOptions, answer_question
@@ -52,6 +53,19 @@ def test_retracted_paper_is_no_longer_cited_and_earlier_answers_are_reported(tmp
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     write_jsonl(corpus / "records.jsonl", TINY_RECORDS)
+    _retraction_flow(tmp_path, corpus, [corpus])
+
+
+@pytest.mark.slow
+def test_shipped_corpus_with_the_retraction_fixtures(tmp_path: Path) -> None:
+    """The same with the shipped literature beside the fixtures (hash embedder, a few minutes)."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    _retraction_flow(tmp_path, corpus, [ROOT / "corpora" / "literature", corpus], must_cite=False)
+
+
+def _retraction_flow(tmp_path: Path, corpus: Path, sources: list[Path], *,
+                     must_cite: bool = True) -> None:
     # The Lancet paper as PubMed had it before 2010: no retraction link or publication type,
     # and no notice in the KB.
     text = FIXTURE.read_text("utf-8")
@@ -61,29 +75,32 @@ def test_retracted_paper_is_no_longer_cited_and_earlier_answers_are_reported(tmp
     before = before.replace("Retraction of Publication", "Comment")
     (corpus / "lancet.xml").write_text(before, "utf-8")
     kb = tmp_path / "kb"
-    first = build([corpus], kb, _opts())
+    first = build(sources, kb, _opts())
     assert first["retractions"]["flagged"] == {"expression_of_concern": 1}  # the NEJM paper
-    q = "Is the MMR vaccine linked to autism in children?"
+    q = "Is MMR vaccination linked to autism and bowel disease in children?"
     (gen_id, record), = _ask(kb, [q])
     v1 = KnowledgeBase(kb).current()
     wakefield = next(d.doc_id for d in v1.iter_documents() if d.external_id == "9500320")
-    assert wakefield in _cited_docs(record)
+    assert wakefield in {r["doc_id"] for r in record["retrieved"]}
+    if must_cite:
+        assert wakefield in _cited_docs(record)
 
     shutil.copy(FIXTURE, corpus / "lancet.xml")  # the record as published now, with the notices
-    report = build([corpus], kb, _opts(), update=True)
+    report = build(sources, kb, _opts(), update=True)
     assert report["retractions"]["flagged"] == {"retracted": 2}
     v2 = KnowledgeBase(kb).current()
     meta = v2.document(wakefield).metadata["retraction"]
     assert meta["status"] == "retracted" and meta["notice_id"] == "20137807"
 
     # The earlier answer is reported, with the notice.
-    hit, = [a for a in report["affected_generations"] if a["id"] == gen_id]
-    reason, = [r for r in hit["reasons"] if r["doc_id"] == wakefield]
-    assert reason["kind"] == "retracted" and reason["retraction"]["notice_id"] == "20137807"
-    assert reason["external_id"] == "9500320"
-    # Its audit shows what changed.
-    ver = audit(gen_id, KnowledgeBase(kb))["verification"]
-    assert any(r["kind"] == "retracted" and r["doc_id"] == wakefield for r in ver["impact"])
+    if must_cite:
+        hit, = [a for a in report["affected_generations"] if a["id"] == gen_id]
+        reason, = [r for r in hit["reasons"] if r["doc_id"] == wakefield]
+        assert reason["kind"] == "retracted" and reason["retraction"]["notice_id"] == "20137807"
+        assert reason["external_id"] == "9500320"
+        # Its audit shows what changed.
+        ver = audit(gen_id, KnowledgeBase(kb))["verification"]
+        assert any(r["kind"] == "retracted" and r["doc_id"] == wakefield for r in ver["impact"])
 
     # The same question no longer retrieves or cites it; asked for, it comes back flagged.
     (_, again), = _ask(kb, [q])
