@@ -97,9 +97,13 @@ class Session:
     def searcher(self) -> Any:
         with self._lock:
             if self._searcher is None:
-                from retrieval.search import Searcher
+                from medkb.embed_cache import CachingEmbedder
+                from retrieval.search import Searcher, embedder_for
 
-                self._searcher = Searcher(self.version)
+                # Sentence vectors are remembered per version: checks re-embed the same
+                # passages' sentences on every call otherwise (most of a warm check).
+                self._searcher = Searcher(self.version,
+                                          CachingEmbedder(embedder_for(self.version)))
             return self._searcher
 
     @property
