@@ -28,6 +28,8 @@ def register(app: typer.Typer) -> None:
         queue_size: int = typer.Option(32, help="Generation requests that may wait; more get "
                                        "503 with Retry-After."),
         max_body: int = typer.Option(256 * 1024, help="Largest request body in bytes."),
+        poll: float = typer.Option(2.0, help="Seconds between looks for a newly published KB "
+                                   "version (warmed in the background, then served)."),
         threads: int = typer.Option(1, help="torch threads per request (requests already run "
                                     "in parallel)."),
     ) -> None:
@@ -48,7 +50,8 @@ def register(app: typer.Typer) -> None:
             config = ServerConfig.with_env_key(
                 api_key, host=host, port=port, backends=backends,
                 default_backend=default_backend, backend_settings=settings,
-                queue_size=queue_size, max_body_bytes=max_body, threads=threads)
+                queue_size=queue_size, max_body_bytes=max_body, threads=threads,
+                poll_seconds=poll)
             from medkb.server import check_bind
 
             check_bind(config)  # before loading anything
