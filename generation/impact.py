@@ -145,9 +145,14 @@ def _ref(own: str | None, since: str | None) -> str | None:
 def _source_reasons(con: sqlite3.Connection, gens: dict[int, tuple], wanted: set[int] | None,
                     current: Version, versions: _Versions, since: str | None
                     ) -> dict[int, list[dict[str, Any]]]:
-    rows = [r for r in con.execute(
-        "SELECT seq, passage_id, doc_id, source, external_id, title, text FROM ledger_cites "
-        "WHERE role = 'cited'") if wanted is None or r[0] in wanted]
+    sql = ("SELECT seq, passage_id, doc_id, source, external_id, title, text FROM ledger_cites "
+           "WHERE role = 'cited'")
+    if wanted is None:
+        rows = con.execute(sql).fetchall()
+    else:
+        rows = [r for chunk in _in_chunks([str(w) for w in sorted(wanted)])
+                for r in con.execute(f"{sql} AND seq IN ({','.join('?' * len(chunk))})",
+                                     [int(w) for w in chunk])]
     refs: dict[str | None, str | None] = {}
     for g in gens.values():
         if g[3] not in refs:
