@@ -194,7 +194,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--sequential", type=int, default=20, help="requests per endpoint, phases 1-2")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (server and peer)")
-    ap.add_argument("--queue-size", type=int, default=8)
+    ap.add_argument("--queue-size", type=int, default=32, help="the server's; the burst sends "
+                    "2 x (queue + 1) + clients asks at once")
     ap.add_argument("--json", type=Path, help="write all figures here")
     args = ap.parse_args()
     work = workload()
@@ -221,9 +222,9 @@ def main() -> None:
         print(f"[3/4] {args.clients} clients for {args.seconds:.0f} s ...", flush=True)
         report["load"] = load(server.url, pid, work, args.clients, args.seconds, skip)
         report["rss_after_mib"] = rss_mib(pid)
-        print(f"[4/4] burst of {3 * (args.queue_size + 1)} asks against a queue of "
-              f"{args.queue_size} ...", flush=True)
-        report["burst"] = burst(server.url, work, 3 * (args.queue_size + 1))
+        size = 2 * (args.queue_size + 1) + args.clients
+        print(f"[4/4] burst of {size} asks against a queue of {args.queue_size} ...", flush=True)
+        report["burst"] = burst(server.url, work, size)
         report["health"] = httpx.get(server.url + "/health").json()
     print_report(report)
     if args.json:

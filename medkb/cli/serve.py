@@ -30,6 +30,8 @@ def register(app: typer.Typer) -> None:
         max_body: int = typer.Option(256 * 1024, help="Largest request body in bytes."),
         poll: float = typer.Option(2.0, help="Seconds between looks for a newly published KB "
                                    "version (warmed in the background, then served)."),
+        workers: int | None = typer.Option(None, help="Requests computed at once (default: 2 "
+                                           "per CPU core); the rest wait their turn."),
         threads: int = typer.Option(1, help="torch threads per request (requests already run "
                                     "in parallel)."),
     ) -> None:
@@ -51,7 +53,7 @@ def register(app: typer.Typer) -> None:
                 api_key, host=host, port=port, backends=backends,
                 default_backend=default_backend, backend_settings=settings,
                 queue_size=queue_size, max_body_bytes=max_body, threads=threads,
-                poll_seconds=poll)
+                poll_seconds=poll, **({"workers": workers} if workers else {}))
             from medkb.server import check_bind
 
             check_bind(config)  # before loading anything

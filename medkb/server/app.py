@@ -63,6 +63,9 @@ def create_app(kb: Any, config: ServerConfig | None = None) -> Any:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):  # noqa: ANN202
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = config.workers
         if config.poll_seconds > 0:
             watcher.start()
         try:

@@ -33,6 +33,10 @@ class ServerConfig:
     # torch intra-op threads per request. Requests already run side by side, and on a shared
     # machine 2+ threads per small matmul make a query embedding 5-10x slower (measured).
     threads: int = 1
+    # Requests computed at once (worker threads); more wait their turn on the event loop.
+    # CPU-bound work gains nothing from more threads than cores, and each thread's malloc
+    # arena and torch buffers cost memory.
+    workers: int = field(default_factory=lambda: 2 * (os.cpu_count() or 2))
 
     def __post_init__(self) -> None:
         for name in self.backends:
@@ -44,6 +48,8 @@ class ServerConfig:
         if "openai" in self.backends and not self.backend_settings.base_url:
             raise MedKBError("the openai backend needs MEDKB_LLM_BASE_URL (and MEDKB_LLM_MODEL) "
                              "in the server's environment")
+        if self.workers < 1:
+            raise MedKBError("--workers must be at least 1")
         if self.threads < 1:
             raise MedKBError("--threads must be at least 1")
         if self.queue_size < 0:

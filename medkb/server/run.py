@@ -17,6 +17,7 @@ def serve(kb: Any, config: ServerConfig, *, say: Any = None) -> None:
 
     say = say or (lambda msg: print(msg, file=sys.stderr, flush=True))
     check_bind(config)
+    _fewer_malloc_arenas()
     _torch_threads(config.threads)
     if config.warm:
         started = time.perf_counter()
@@ -42,3 +43,20 @@ def _torch_threads(n: int) -> None:
     except ImportError:  # a build without torch (ONNX embedder): nothing to set
         return
     torch.set_num_threads(n)
+
+
+def _fewer_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives each busy thread its own heap arena; a long-running server whose worker
+    threads take turns on large, varying torch/numpy buffers then grows by fragmentation.
+    Cap the arenas (what MALLOC_ARENA_MAX does), before any worker thread exists."""
+    import ctypes
+    import ctypes.util
+    import os
+
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return  # the operator chose
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(ctypes.c_int(-8), ctypes.c_int(arenas))  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass  # not glibc
