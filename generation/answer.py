@@ -37,6 +37,7 @@ SUPPORT_THRESHOLD = 0.6
 STRONG_RELEVANCE = 0.6  # a passage this similar is relevant even without the question's entities
 _REFUSAL = re.compile(r"\b(do(es)? not (answer|contain|provide|mention)|cannot answer|"
                       r"no information|not enough information|unable to answer)\b", re.I)
+_FIRST_LINE = re.compile(r"\b(?:first[- ]line|drug of choice|treatment of choice|mainstay)\b", re.I)
 _TRAILING_KEYS = re.compile(r"(?:\s*\[[^\]\n]{1,40}\])*")
 WITHHELD_TEXT = "[passage withheld: it contains instructions addressed to the model]"
 NO_ANSWER = "No supported answer could be given from the knowledge base."
@@ -230,6 +231,9 @@ def attribute(answer: str, hits: Sequence[ScoredPassage], embedder: Any, *, veri
             reasons.append(f"best supporting sentence similarity {score:.2f} < {SUPPORT_THRESHOLD}")
         if support is not None and not support.ok:
             reasons.append(support.reason)
+        if _FIRST_LINE.search(parsed.text) and out_keys and not any(
+                _FIRST_LINE.search(hits[k - 1].passage.text) for k in out_keys):
+            reasons.append("it calls a treatment first-line; no cited passage says so")
         supported = not reasons
         claims.append(VerifiedClaim(
             text=parsed.text, citations=tuple(out_keys), supported=supported,
@@ -440,7 +444,7 @@ def answer_question(question: str, version: Version, searcher: Any, backend: Any
     fallback = None
     if not isinstance(backend, ExtractiveBackend) and (usable or found):
         fallback = compose
-    to_verify = raw or ""
+    to_verify = clean_output(raw or "", hits)
     if options.policy == "strict" and lead and not isinstance(backend, ExtractiveBackend):
         to_verify = lead + " " + to_verify  # strict: the block's own wording leads
     verified = verify_answer(question, to_verify, all_hits, embedder, checker=checker, policy=options.policy,
@@ -467,6 +471,24 @@ def answer_question(question: str, version: Version, searcher: Any, backend: Any
         record["abstain_reason"] = ("no supported claim remained" if final == [] else
                                     "the model declined and nothing it said is supported")
     return record
+
+
+def clean_output(raw: str, hits: Sequence[ScoredPassage]) -> str:
+    """A small model's reply without what it copied from the prompt's layout: passage markers
+    (<<< >>>), echoed passage titles, list numbering; each line ends a sentence."""
+    text = raw.replace("<<<", " ").replace(">>>", " ")
+    for h in hits:
+        if h.title and len(h.title) > 3:
+            text = text.replace(f"({h.title})", " ")
+    lines = []
+    for line in text.splitlines():
+        line = re.sub(r"^\s*(?:\d{1,2}|[a-z])[.)]\s+", "", line).strip()
+        if not line or re.fullmatch(r"(?:\[\d+\]\s*)+[.,;:]?", line):
+            continue
+        if not re.search(r"[.!?](?:\s*\[[^\]]+\])*\s*$", line):
+            line += "."
+        lines.append(line)
+    return " ".join(lines)
 
 
 def _states_dose(claims: Sequence[VerifiedClaim], graph_keys: set[int]) -> bool:

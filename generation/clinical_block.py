@@ -30,7 +30,7 @@ _DOSING = re.compile(r"\b(?:doses?|dosing|dosage|how much|how many (?:mg|milligr
                      r"titrat\w*|maximum daily|max(?:imum)? dose)\b", re.I)
 _SAFETY = re.compile(r"\b(?:safe|safely|safety|ok|okay|fine|allowed|contraindicat\w*|interact\w*|combine|"
                      r"combination|together|avoid|risky|dangerous|harmful|(?:can|could|may|should)\s+"
-                     r"(?:\w+\s+){0,4}?(?:take|use|have|be given|receive|get|start|continue))\b", re.I)
+                     r"(?:[\w-]+\s+){0,4}?(?:take|use|have|be given|receive|get|start|continue))\b", re.I)
 _TREAT = re.compile(r"\b(?:treat\w*|therap\w*|manag\w*|drugs? (?:for|of choice)|medications? for|options?|"
                     r"first[- ]line|what (?:should|can|could) (?:i|we|you) (?:give|prescribe|use|start))\b", re.I)
 
@@ -162,10 +162,13 @@ def facts(block: dict[str, Any] | None) -> list[Fact]:
     ddx = block["differential"]
     if ddx:
         lead = ddx[0]
-        sentence = diagnosis_sentence(ddx)
-        if sentence:
-            src = "; ".join(_dx_sources(lead)) or "knowledge graph"
-            out.append(Fact(sentence, src, "diagnosis", tuple(lead.get("evidence") or ())[:3]))
+        src = "; ".join(_dx_sources(lead)) or "knowledge graph"
+        out.append(Fact(diagnosis_sentence(ddx), src, "diagnosis", tuple(lead.get("evidence") or ())[:3]))
+        others = [display(c["disease"]) for c in ddx[1:3]]
+        if others:
+            out.append(Fact(f"Other candidates in the knowledge graph: {_listed(others)}.",
+                            "; ".join(dict.fromkeys(s for c in ddx[1:3] for s in _dx_sources(c))) or "knowledge graph",
+                            "diagnosis", tuple(e for c in ddx[1:3] for e in (c.get("evidence") or ())[:1])))
     rows = block["treatments"]
     if rows:
         opt = options_sentence(rows, rows[0]["for"])
@@ -184,8 +187,9 @@ def _dx_sources(cand: dict[str, Any]) -> list[str]:
     for e in cand.get("evidence") or ():
         if isinstance(e, dict):
             label = e.get("label") or e.get("note") or e.get("source")
+            label = str(label or "").split(";")[0].split(":")[0].split(" has_symptom")[0].strip()
             if label and label not in out:
-                out.append(str(label).split(";")[0])
+                out.append(label)
     return out[:3]
 
 
@@ -196,21 +200,15 @@ def _listed(names: Sequence[str]) -> str:
     return ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def diagnosis_sentence(ddx: Sequence[dict[str, Any]]) -> str | None:
+def diagnosis_sentence(ddx: Sequence[dict[str, Any]]) -> str:
     """"The most likely diagnosis is X: it explains A, B and C of the reported findings.\""""
-    if not ddx:
-        return None
     lead = ddx[0]
     matched = [display(m) for m in lead.get("matched") or ()]
     n = len(matched) + len(lead.get("unmatched") or ())
     text = f"The most likely diagnosis in the knowledge graph is {display(lead['disease'])}"
     if matched:
         text += f": it explains {_listed(matched)} ({len(matched)} of {n} reported findings)"
-    others = [display(c["disease"]) for c in ddx[1:3]]
-    text += "."
-    if others:
-        text += f" Other candidates: {_listed(others)}."
-    return text
+    return text + "."
 
 
 def fact_hits(found: Sequence[Fact]) -> list[ScoredPassage]:

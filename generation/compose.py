@@ -26,6 +26,8 @@ from kb.sentences import sentence_spans
 
 _YES = re.compile(r"^\s*(?:yes|yeah|sure|absolutely|certainly|it is safe|(?:it|this|that) is (?:fine|safe|ok|okay)|"
                   r"(?:it|this|that) (?:can|may) be (?:used|given|taken|combined)|go ahead)\b", re.I)
+_RISK = re.compile(r"\b(?:contraindicat\w*|interact\w*|avoid\w*|not be (?:used|taken|given)|should not|"
+                   r"do not|risk|danger\w*|toxicity|bleeding|hypotension|serotonin syndrome|warning)\b", re.I)
 _NEGATED_SAFE = re.compile(r"\b(?:not|never|no)\b", re.I)
 
 
@@ -80,7 +82,8 @@ class BlockChecker:
             by_id = {c.get("id"): c for c in ddx if c.get("id")}
             for item in answer.diagnoses:
                 cand = by_id.get(item.id)
-                if cand is None or item.id == lead.get("id"):
+                if cand is None or item.id == lead.get("id") or \
+                        _cites_only_graph(claims[item.sentence], self.graph_keys):
                     continue
                 if len(cand.get("matched") or ()) < len(lead["matched"]):
                     out.append(result(
@@ -170,8 +173,12 @@ def extractive_answer(question: str, block: dict[str, Any] | None, hits: Sequenc
             cands = [c for c, chk in zip(cands, checks, strict=True) if chk["status"] == "pass"]
             if not cands:  # the caller says the KB has no dose for it
                 return " ".join(parts)
-        elif qtype == "safety" and asked:
-            wanted = asked | {i.id for i in reading.conditions} | {i.id for i in reading.taken}
+        elif qtype == "safety" and asked:  # the drug with its partner, or the drug's own risks
+            partners = {i.id for i in reading.conditions} | {i.id for i in reading.taken}
+            cands = [c for c in cands if (names := _names(verifier, c[1])) and any(rel(a) & names for a in asked)
+                     and (any(rel(p) & names for p in partners) or _RISK.search(c[1]))]
+        elif qtype == "diagnosis" and block.get("differential"):  # passages on the candidates
+            wanted = [c["id"] for c in block["differential"][:3] if c.get("id")]
             cands = [c for c in cands if any(rel(w) & _names(verifier, c[1]) for w in wanted)]
         elif fact_texts:
             checks = relevance_checks(verifier, question, reading, qtype,

@@ -2,11 +2,13 @@
 which passage sentences may serve as evidence at all.
 
 Relevance (a check per claim, `fail` drops it under strict):
-- dosing questions: the claim names the drug asked about, states a dose, and neither names
+- dosing questions: the claim names the drug asked about (the drug nearest its dose), states a
+  dose, and neither names
   another population (adults when children were asked about, or the reverse) nor only
   another disease than the one the dose is for;
 - safety questions: the claim names the drug asked about or what it is combined with (the
   patient's condition or other drug);
+- diagnosis questions: the claim names a disease;
 - otherwise: the claim shares a medical entity with the question (or a parent, child, class
   or member of one), names a candidate of the differential or a treatment option, or is close
   in meaning to the question.
@@ -78,6 +80,20 @@ def dedupe(texts: Sequence[str], embedder: Any = None, threshold: float = DUPLIC
     return keep
 
 
+def _dose_is_for(verifier: Any, text: str, asked: set[str]) -> bool:
+    """Whether the drug named nearest the first dose is the one asked about ("insulin 30/70
+    twice daily plus metformin": the dose is insulin's)."""
+    dose = DOSE.search(text)
+    reader = getattr(verifier, "reader", None)
+    if dose is None or reader is None:
+        return True
+    drugs = [m for m in reader.mentions(text) if m.type in DRUG_TYPES]
+    if not drugs:
+        return True
+    nearest = min(drugs, key=lambda m: min(abs(m.end - dose.start()), abs(dose.end() - m.start)))
+    return any(nearest.id in verifier.related(a) for a in asked)
+
+
 def _cited_entities(verifier: Any, keys: set[Any], hits: Sequence[Any]) -> set[str]:
     out: set[str] = set()
     for k in keys:
@@ -129,6 +145,8 @@ def relevance_checks(verifier: Any, question: str, reading: Any, qtype: str, cla
                 problem = "it does not name the drug asked about"
             elif not DOSE.search(text):
                 problem = "it states no dose"
+            elif drugs_named and not _dose_is_for(verifier, text, asked):
+                problem = "its dose is another drug's"
             elif child_q and _ADULT.search(text) and not _CHILD.search(text):
                 problem = "it gives an adult dose; the question asks about children"
             elif adult_q and _CHILD.search(text) and not _ADULT.search(text):
@@ -140,6 +158,8 @@ def relevance_checks(verifier: Any, question: str, reading: Any, qtype: str, cla
         elif qtype == "safety" and asked:
             if not _related_any(verifier, ids, asked | partners):
                 problem = "it names neither the drug asked about nor what it is combined with"
+        elif qtype == "diagnosis" and not any(e[2] == DISEASE for e in verifier.entities(text)):
+            problem = "it names no disease"
         else:
             if not (ids and (_related_any(verifier, ids, q_ids) or ids & candidates)):
                 if qvec is None:

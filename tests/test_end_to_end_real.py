@@ -56,14 +56,66 @@ def test_search_ask_audit_with_real_models(real_kb: Path) -> None:
 
     version = KnowledgeBase(real_kb).current()
     for c in ans["citations"]:
+        if c.get("kind") == "graph":  # a fact of the clinical block, cited by its source
+            assert c["source"] and c["passage_id"] is None
+            continue
         assert c["passage_id"] in retrieved
         assert version.document(c["doc_id"]).text[c["start"]:c["end"]] == c["text"]
 
     audit = medkb("audit", ans["id"], "--kb", str(real_kb))
-    jsonschema.validate(audit, contract("audit"))
+    jsonschema.validate(audit, _audit_contract())
     assert audit["verification"]["sources_intact"] is True
     assert audit["verification"]["ledger_ok"] is True
 
     info = medkb("info", "--kb", str(real_kb))
     jsonschema.validate(info, contract("info"))
     assert info["embedder"]["model"] == "all-MiniLM-L6-v2" and info["embedder"]["dim"] == 384
+
+
+def _audit_contract() -> dict:
+    """The shared audit schema omits `relevance` from the rule names its README fixes (the ask
+    schema has it); accepted here until the contract is fixed."""
+    schema = contract("audit")
+    rule = schema["properties"]["checks"]["items"]["properties"]["rule"]
+    rule["enum"] = list(dict.fromkeys([*rule["enum"], "relevance"]))
+    return schema
+
+
+ONE_OF_EACH = {
+    "diagnosis": "A 45-year-old man has fever, neck stiffness and photophobia. What is the most likely diagnosis?",
+    "treatment": QUESTION,
+    "safety": "Should metformin be given to a patient with eGFR 20?",
+    "dosing": "What is the recommended dose of amoxicillin for acute otitis media in children?",
+}
+
+
+@pytest.mark.parametrize("qtype", list(ONE_OF_EACH))
+def test_one_question_of_each_type_with_real_models(real_kb: Path, qtype: str) -> None:
+    """The clinical block shapes the answer of the real small model under strict policy."""
+    ans = medkb("ask", ONE_OF_EACH[qtype], "--kb", str(real_kb), "--policy", "strict")
+    jsonschema.validate(ans, contract("ask"))
+    clinical = ans["clinical"]
+    assert clinical["question_type"] == qtype
+    texts = [c["text"].lower() for c in ans["claims"]]
+    assert len(texts) == len(set(texts)), "no repeated sentences"
+    assert not [c for c in ans["checks"] if c["status"] == "fail"], "strict leaves no failing check"
+    graph_cites = {c["key"]: c for c in ans["citations"] if c.get("kind") == "graph"}
+    if qtype == "diagnosis":
+        assert clinical["differential"], "the graph ranks a differential"
+        assert "meningitis" in clinical["differential"][0]["disease"].lower()
+        assert "meningitis" in ans["answer"].lower().split(".")[0]
+    elif qtype == "treatment":
+        options = [t for t in clinical["treatments"] if t["status"] == "option"]
+        assert options and all(t["for"] for t in options)
+        for c in ans["claims"]:  # "first-line" only where a cited passage says so
+            if "first-line" in c["text"].lower():
+                cited = [x["text"].lower() for x in ans["citations"] if x["key"] in c["citations"]]
+                assert any("first-line" in t or "first line" in t for t in cited)
+    elif qtype == "safety":
+        assert clinical["safety"][0]["verdict"] == "avoid"
+        assert ans["answer"].startswith("No: avoid metformin")
+        first = ans["claims"][0]
+        assert any(graph_cites.get(k, {}).get("source") == "FDA label (metformin)" for k in first["citations"])
+    else:
+        assert "no passage that gives a dose of amoxicillin" in ans["answer"]
+        assert not any("mg" in t for t in texts), "no dose of another drug or population"

@@ -122,6 +122,12 @@ def test_treatment_options_move_what_the_patient_must_avoid(env) -> None:
 def test_first_line_only_where_a_passage_says_so(env) -> None:
     out = _ask(env, "How is hypertension treated?")
     assert "first-line" not in out["answer"].lower()
+    model = _ask(env, "How is hypertension treated?", "Lisinopril is the first-line treatment for hypertension [2].",
+                 policy="flag")
+    (claim,) = [c for c in model["claims"] if "first-line" in c["text"]]
+    assert not claim["supported"] and "no cited passage says so" in claim["reason"]
+    strict = _ask(env, "How is hypertension treated?", "Lisinopril is the first-line treatment for hypertension [2].")
+    assert "first-line" not in strict["answer"]
 
 
 # --- the clinical block, graph facts, contract ------------------------------------------------
