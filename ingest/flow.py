@@ -1,10 +1,11 @@
 """The build's embedding off the main thread, so the rest of the build overlaps with it.
 
-    main: chunk, dedupe, ordinals --(bounded queue of passages)--> embedder thread --> vectors
+    main: read, chunk, dedupe, ordinals --(bounded queue of passages)--> embedder thread
 
 While the embedder works (torch and ONNX Runtime release the GIL inside the model, so it
-keeps both cores busy), the main thread chunks the next documents, then extracts entities and
-builds the BM25 index: the build's wall time approaches the embedder's own. Windows are embedded in the order they were submitted, so the
+keeps both cores busy), the main thread reads and chunks the next files (PDFs are parsed in
+the sandbox's child process meanwhile), then extracts entities: the build's wall time
+approaches the embedder's own. Windows are embedded in the order they were submitted, so the
 embedded passages always form a prefix of the ordinals (`wait_for`). Threads, not processes:
 nothing is pickled. An error in either thread is raised in the main one.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -164,26 +165,24 @@ class EmbedWorker:
         self._thread.join(timeout=60)
 
 
-def chunk_and_embed(docs: Sequence[Any], kept: dict[str, list[Passage]], todo: Sequence[Any],
-                    chunked: Iterator[list[Passage]], embed: Callable[..., np.ndarray], dim: int,
+def chunk_and_embed(per_doc: Iterable[list[Passage]], embed: Callable[..., np.ndarray], dim: int,
                     old_vector: Callable[[str], np.ndarray | None],
                     progress: Callable[[str, int, int], None],
                     during: Callable[[list[Passage]], Any]) -> tuple[list[Passage], np.ndarray,
                                                                      int, Any]:
-    """Passages of `docs` in order (kept ones for unchanged documents, `chunked` yields the
-    others', in `todo` order), deduplicated by id, with ordinals; each document's passages go
-    to the embedder thread as soon as they exist. `during(passages)` runs on this thread once
-    all passages are known, while the embedder works. Returns passages, vectors, how many
-    vectors were reused (`old_vector(passage_id)`), and what `during` returned."""
+    """`per_doc` yields each document's passages in document order (the caller reads and
+    chunks lazily, so reading and chunking overlap with embedding too); they are deduplicated
+    by id, given ordinals and sent to the embedder thread as soon as they exist.
+    `during(passages)` runs on this thread once all passages are known, while the embedder
+    works. Returns passages, vectors, how many vectors were reused (`old_vector(passage_id)`),
+    and what `during` returned."""
     worker = EmbedWorker(embed, dim, progress)
     try:
         passages: list[Passage] = []
         seen: set[str] = set()
         pending: list[tuple[int, str, np.ndarray | None]] = []
         reused = 0
-        todo_ids = {d.doc_id for d in todo}
-        for doc, _ in docs:
-            plist = kept.get(doc.doc_id) or (next(chunked) if doc.doc_id in todo_ids else [])
+        for plist in per_doc:
             for p in plist:
                 if p.passage_id in seen:
                     continue

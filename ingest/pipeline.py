@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from functools import partial
 from pathlib import Path
@@ -43,7 +43,9 @@ def build(
     """Build a new version from `sources`; returns the build report (DESIGN §1 keys)."""
     from ingest import retractions, reuse, stages
     from ingest.enrichment import enrich
+    from ingest.flow import chunk_and_embed
     from ingest.readers import discover
+    from kb.embed_select import manifest_block
     from kb.embedder import make_embedder
 
     options = options or BuildOptions()
@@ -64,68 +66,85 @@ def build(
         elif update:
             log.info("no KB at %s yet: update builds it from scratch", kb.root)
 
-        embedder = embedder or make_embedder(options.embedder)
+        embedder = embedder or make_embedder(options.embedder, backend=options.embed_backend)
         if previous is not None and update and previous.embedder.get("model") != embedder.model_id:
             raise KBError(f"{kb.root} was built with embedder {previous.embedder.get('model')!r}, "
                           f"not {embedder.model_id!r}: rebuild with `medkb build`")
 
         retraction_list = retractions.list_entries(options.retractions, previous, update)
 
-        # 1. read (PDFs in one sandboxed child process for the whole build)
+        # 1-4. read, chunk, embed and extract, overlapped (ingest.flow): passages go to an
+        # embedder thread as soon as their file is read and chunked (PDFs are parsed in one
+        # sandboxed child process for the whole build); extraction runs here meanwhile.
+        # Documents unchanged since the previous version keep their passages, and passages
+        # their vectors where the two versions' vectors may share a KB (kb.embedder.may_mix).
         files, missing = discover([Path(s) for s in sources])
         failed: list[dict[str, str]] = [{"source": s, "error": e} for s, e in missing]
         read = stages.ReadResult()
-        for r in engine.read(files, options.limits, _ticker(progress, "read", len(files))):
-            read.documents.extend(r.documents)
-            read.failed.extend(r.failed)
-            read.source_hashes.update(r.source_hashes)
-        failed.extend(read.failed)
-        checkpoint("after-read")
         docs: list[tuple[Document, str]] = []
-        seen: set[str] = set()
-        for doc, origin in read.documents:
-            if doc.doc_id not in seen and doc.text.strip():
-                seen.add(doc.doc_id)
-                docs.append((doc, origin))
-        docs, retraction_summary = retractions.apply(docs, retraction_list)
+        todo: list[Document] = []
+        block = manifest_block(embedder, embedder.dim)
+        old_vector = _old_vectors(previous, block, update)
+        side: dict[str, Any] = {}
 
-        # 2. chunk (documents unchanged since the previous version keep their passages)
-        kept = reuse.kept_passages(previous, docs, options, embedder)
-        todo = [d for d, _ in docs if d.doc_id not in kept]
-        chunked: dict[str, list[Passage]] = {}
-        if todo:
-            out = engine.chunk(todo, options.chunking, embedder,
-                               _ticker(progress, "chunk", len(todo)))
-            for doc, plist in zip(todo, out, strict=True):
-                chunked[doc.doc_id] = plist
-        per_doc = [kept.get(d.doc_id) or chunked.get(d.doc_id, []) for d, _ in docs]
-        passages: list[Passage] = []
-        seen_p: set[str] = set()
-        for plist in per_doc:
-            for p in plist:
-                if p.passage_id in seen_p:
-                    continue
-                seen_p.add(p.passage_id)
-                passages.append(_with_ordinal(p, len(passages)))
-        checkpoint("after-chunk")
+        def per_doc() -> Iterator[list[Passage]]:
+            seen: set[str] = set()
+            chunked_n = [0]
 
-        # 3. embed (reusing vectors of unchanged passages)
-        vectors, reused = _embed(passages, embedder, previous, progress, engine)
+            def chunk_tick(n: int) -> None:  # the total grows as files are read
+                chunked_n[0] += n
+                progress("chunk", chunked_n[0], max(len(todo), chunked_n[0]))
+
+            for r in engine.read(files, options.limits, _ticker(progress, "read", len(files))):
+                read.failed.extend(r.failed)
+                read.source_hashes.update(r.source_hashes)
+                fresh = []
+                for doc, origin in r.documents:
+                    if doc.doc_id not in seen and doc.text.strip():
+                        seen.add(doc.doc_id)
+                        fresh.append((doc, origin))
+                docs.extend(fresh)
+                kept = reuse.kept_passages(previous, fresh, options, embedder)
+                new = [d for d, _ in fresh if d.doc_id not in kept]
+                todo.extend(new)
+                chunked = iter(engine.chunk(new, options.chunking, embedder, chunk_tick)
+                               if new else ())
+                for doc, _ in fresh:
+                    yield kept.get(doc.doc_id) or (next(chunked) if doc.doc_id not in kept else [])
+            failed.extend(read.failed)
+            checkpoint("after-read")
+
+        def during_embedding(passages: list[Passage]) -> None:
+            checkpoint("after-chunk")
+            applied, side["retractions"] = retractions.apply(docs, retraction_list)
+            docs[:] = applied
+            if options.extract and options.graph_seeds is not None:
+                side["graph"] = _extract_and_graph(
+                    passages, options, previous, progress,
+                    retractions.excluded_passages(docs, passages), engine)
+
+        def embed(texts: list[str], tick: Any) -> np.ndarray:
+            blocks = list(engine.embed(texts, embedder, tick))
+            return np.concatenate(blocks) if blocks else np.zeros((0, block["dim"]), np.float32)
+
+        passages, vectors, reused, _ = chunk_and_embed(
+            per_doc(), embed, block["dim"], old_vector, progress, during_embedding)
+        retraction_summary = side["retractions"]
+        if reused and previous is not None and \
+                previous.embedder.get("backend", "torch") != block["backend"]:
+            block["mixed_with"] = sorted({*previous.embedder.get("mixed_with", []),
+                                          previous.embedder.get("backend", "torch")})
         checkpoint("after-embed")
         enrichment = enrichment_fingerprint(embedder) if options.enrich else None
         docs, reused_enrichment = enrich(docs, passages, vectors, embedder, options, progress,
                                           previous, enrichment)
-
-        # 4. extract entities and relations; the graph
         entities_n = edges_n = 0
         mentions: list[tuple] = []
         graph = None
         extraction: str | None = None
         reused_extractions = 0
-        if options.extract and options.graph_seeds is not None:
-            graph, mentions, entities_n, edges_n, extraction, reused_extractions = \
-                _extract_and_graph(passages, options, previous, progress,
-                                   retractions.excluded_passages(docs, passages), engine)
+        if "graph" in side:
+            graph, mentions, entities_n, edges_n, extraction, reused_extractions = side["graph"]
         checkpoint("after-extract")
 
         # 5. write
@@ -161,8 +180,7 @@ def build(
                 report["notes"] = [kb.fallback_note]
             writer.write_json("report.json", report)
             manifest = {
-                "embedder": {"model": embedder.model_id, "dim": int(vectors.shape[1]),
-                             "precision": embedder.precision},
+                "embedder": block,
                 "vectors": {"kind": dense_index.kind, "count": len(dense_index),
                             "precision": options.vector_precision},
                 "sparse": sparse_params,
@@ -208,12 +226,6 @@ def kb_writer(kb: KnowledgeBase) -> Any:
     return VersionWriter(kb)
 
 
-def _with_ordinal(p: Passage, ordinal: int) -> Passage:
-    from dataclasses import replace
-
-    return replace(p, ordinal=ordinal)
-
-
 def _ticker(progress: Progress, stage: str, total: int) -> Any:
     state = {"done": 0}
 
@@ -224,39 +236,31 @@ def _ticker(progress: Progress, stage: str, total: int) -> Any:
     return tick
 
 
-def _embed(passages: list[Passage], embedder: Any, previous: Version | None,
-           progress: Progress, engine: Any) -> tuple[np.ndarray, int]:
-    dim = embedder.dim
-    vectors = np.zeros((len(passages), dim), dtype=np.float32)
-    todo = list(range(len(passages)))
-    reused = 0
-    if previous is not None and previous.embedder.get("model") == embedder.model_id \
-            and previous.embedder.get("dim") == dim:
-        old_ids = {pid: i for i, pid in enumerate(previous.passage_ids())}
-        hits = [(i, old_ids[p.passage_id]) for i, p in enumerate(passages) if p.passage_id in old_ids]
-        if hits:
-            old = previous.vectors().reconstruct_all()
-            for new_i, old_i in hits:
-                vectors[new_i] = old[old_i]
-            done = {i for i, _ in hits}
-            todo = [i for i in todo if i not in done]
-            reused = len(hits)
-    total = len(todo)
-    state = {"done": 0}
+def _old_vectors(previous: Version | None, block: dict[str, Any], update: bool
+                 ) -> Callable[[str], np.ndarray | None]:
+    """Lookup of the previous version's vector by passage id, when its vectors may share a KB
+    with this embedder's (kb.embedder.may_mix). Otherwise an update is refused and a build
+    re-embeds everything."""
+    from kb.embedder import may_mix
 
-    def tick(n: int) -> None:
-        state["done"] += n
-        progress("embed", state["done"], total)
-
-    if todo:
-        progress("embed", 0, total)
-        at = 0
-        for block in engine.embed([passages[i].text for i in todo], embedder, tick):
-            vectors[todo[at : at + len(block)]] = block
-            at += len(block)
-        if at != len(todo):
-            raise KBError(f"the {engine.name} engine returned {at} vectors for {len(todo)} passages")
-    return vectors, reused
+    if previous is None or previous.embedder.get("model") != block["model"] \
+            or previous.embedder.get("dim") != block["dim"]:
+        return lambda pid: None
+    if not may_mix(previous.embedder, block):
+        if update:
+            raise KBError(
+                f"the KB's vectors come from {previous.embedder.get('backend', 'torch')}, which "
+                f"does not agree closely enough with {block['backend']} to share a KB "
+                f"(cosine >= 0.999 and top-10 overlap >= 0.98 to fp32 on the probe set, both): "
+                f"update with --embed-backend {previous.embedder.get('backend')} or rebuild")
+        log.info("previous vectors (%s) do not mix with %s: embedding everything",
+                 previous.embedder.get("backend"), block["backend"])
+        return lambda pid: None
+    old_ids = {pid: i for i, pid in enumerate(previous.passage_ids())}
+    if not old_ids:
+        return lambda pid: None
+    old = previous.vectors().reconstruct_all()
+    return lambda pid: old[old_ids[pid]] if pid in old_ids else None
 
 
 def _extract_and_graph(passages: list[Passage], options: BuildOptions, previous: Version | None,

@@ -198,3 +198,39 @@ def choose(model: str, requested: str = "auto") -> tuple[str, dict[str, Any]]:
                       f"{', '.join(BACKENDS)}")
     cal = calibrate(model)
     return (cal["chosen"] if requested == "auto" else requested), cal
+
+
+def cached_calibration(model: str) -> dict[str, Any] | None:
+    """This machine's calibration for `model` when one was made; never measures."""
+    path = _cache_file(model)
+    try:
+        return json.loads(path.read_text("utf-8")) if path.is_file() else None
+    except ValueError:
+        return None
+
+
+def manifest_block(embedder: Any, dim: int) -> dict[str, Any]:
+    """The manifest's "embedder" entry: model, dim, backend and precision, the CPU it was built
+    on, and the backend's measured agreement with fp32 (what may_mix decides on)."""
+    from kb.embedder import backend_name
+
+    name = backend_name(embedder)
+    block: dict[str, Any] = {"model": embedder.model_id, "dim": int(dim),
+                             "precision": embedder.precision, "backend": name}
+    if name.startswith("hash"):
+        return block
+    selection = getattr(embedder, "selection", None) or {}
+    cal = selection.get("calibration") or cached_calibration(embedder.model_id)
+    block["cpu"] = cpu_info()
+    measured = (cal or {}).get("backends", {}).get(name) or {}
+    if "cos_min" in measured:
+        block["agreement"] = {k: measured[k] for k in ("cos_min", "cos_mean", "top10", "agrees")}
+        block["agreement"].update(probe=cal.get("probe"), cos_min_required=COS_MIN,
+                                  top10_required=TOP10_MIN)
+        block["calibration"] = {n: b.get("texts_per_s") for n, b in cal["backends"].items()
+                                if "texts_per_s" in b}
+    elif name == "torch-fp32":  # the reference itself
+        block["agreement"] = {"cos_min": 1.0, "cos_mean": 1.0, "top10": 1.0, "agrees": True}
+    block["chosen_by"] = ("calibration" if selection.get("requested") == "auto"
+                          else "request" if selection else "caller")
+    return block

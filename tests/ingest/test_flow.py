@@ -48,7 +48,7 @@ def test_same_passages_and_vectors_as_sequential():
         return emb.embed(texts, progress=tick)
 
     passages, vectors, reused, extra = chunk_and_embed(
-        docs, {}, [d for d, _ in docs], (chunker.chunk(d) for d, _ in docs), embed, 64,
+        (chunker.chunk(d) for d, _ in docs), embed, 64,
         lambda pid: None, lambda *a: None, lambda ps: seen_during.append(len(ps)) or "x")
     assert [p.passage_id for p in passages] == [p.passage_id for p in want_p]
     assert [p.ordinal for p in passages] == list(range(len(passages)))
@@ -70,7 +70,7 @@ def test_reused_vectors_are_kept_not_recomputed():
         return emb.embed(texts)
 
     passages, vectors, reused, _ = chunk_and_embed(
-        docs, {}, [d for d, _ in docs], (chunker.chunk(d) for d, _ in docs), embed, 32,
+        (chunker.chunk(d) for d, _ in docs), embed, 32,
         old.get, lambda *a: None, lambda ps: None)
     assert reused == len(old) and sum(calls) == len(passages) - len(old)
     for p in passages:
@@ -86,5 +86,4 @@ def test_embedding_error_reaches_the_caller():
         raise RuntimeError("model exploded")
 
     with pytest.raises(RuntimeError, match="model exploded"):
-        chunk_and_embed(docs, {}, [d for d, _ in docs], (chunker.chunk(d) for d, _ in docs),
-                        broken, 8, lambda pid: None, lambda *a: None, lambda ps: None)
+        chunk_and_embed((chunker.chunk(d) for d, _ in docs), broken, 8, lambda pid: None, lambda *a: None, lambda ps: None)
