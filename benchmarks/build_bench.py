@@ -1,25 +1,31 @@
-"""Build benchmark: MedKB vs a plain LangChain pipeline vs raw sentence-transformers.
+"""Build benchmark: MedKB vs a plain LangChain pipeline vs the raw embedder, same run.
 
-One run, the same documents, three pipelines back to back (DESIGN §10: ratios against peers
+One run, the same documents, the pipelines back to back (DESIGN §10: ratios against peers
 measured in the same run, not absolute times):
 
-1. MedKB: `ingest.pipeline.build` into a fresh temporary KB with the real default embedder
-   (all-MiniLM-L6-v2, bf16 autocast where the CPU supports it); again with the curated graph
-   and entity extraction when `default_graph_seeds()` finds corpora/graph.
+1. MedKB: `ingest.pipeline.build` into a fresh temporary KB with the real default embedder on
+   the backend the build chooses for this CPU (kb.embed_select: the fastest of torch fp32/bf16
+   and ONNX Runtime fp32/int8 that agrees with fp32; `--backend` forces one); again with the
+   curated graph and entity extraction when `default_graph_seeds()` finds corpora/graph.
 2. LangChain: PyMuPDFLoader for PDFs (other formats: LangChain Documents made from the text
    MedKB's own readers give, so both pipelines see the same text) ->
    RecursiveCharacterTextSplitter(1000, 200) -> HuggingFaceEmbeddings(same local model) ->
    FAISS.from_documents.
-3. Raw sentence-transformers `encode` (fp32, batch 32) of exactly the passages MedKB built.
+3. The raw embedder on exactly the passages MedKB built: the same backend as MedKB (its
+   `embed()` alone, no pipeline), and sentence-transformers fp32 `encode` (batch 32).
 
-Model loading is outside the timings (each pipeline gets its own loaded, warmed-up model);
-everything else (reading, chunking, embedding, indexing, writing) is inside. Other processes
-on the machine skew the numbers, so the load average is recorded and `--repeat N` keeps the
-best of N rounds.
+Tokens: each pipeline's texts are counted in the model's tokens as the model sees them (cut at
+its 256-token window: LangChain's 1000-character chunks often exceed it, and the cut-off part
+is never embedded), so items/s across pipelines can be read against tokens/s.
+
+Model loading and the one-off backend calibration are outside the timings (each pipeline gets
+its own loaded, warmed-up model); everything else (reading, chunking, embedding, indexing,
+writing) is inside. Other processes on the machine skew the numbers, so the CPU, the load
+average and `--repeat N` (best of N rounds) are reported.
 
     python benchmarks/build_bench.py                 # PubMedQA dev abstracts + CDC PDF
     python benchmarks/build_bench.py --limit 50      # quick: first 50 records per file
-    python benchmarks/build_bench.py --repeat 3 --json
+    python benchmarks/build_bench.py --repeat 3 --json --backend onnx-fp32
 """
 
 from __future__ import annotations
@@ -189,6 +195,7 @@ def run_medkb(files: Sequence[Path], embedder: Any, graph_seeds: Path | None,
             "entities": report.get("entities", 0),
             "edges": report.get("edges", 0),
             "precision": version.embedder.get("precision"),
+            "backend": version.embedder.get("backend"),
             "stages_seconds": clock.split(seconds),
         }
         version.close()
@@ -218,7 +225,8 @@ def run_langchain(files: Sequence[Path], embeddings: Any) -> tuple[int, float, d
     chunks = splitter.split_documents(docs)
     store = FAISS.from_documents(chunks, embeddings)
     seconds = time.perf_counter() - t0
-    return len(chunks), seconds, {"loaded_documents": len(docs), "indexed": store.index.ntotal}
+    return len(chunks), seconds, {"loaded_documents": len(docs), "indexed": store.index.ntotal,
+                                  "texts": [c.page_content for c in chunks]}
 
 
 def run_raw(model: Any, texts: list[str]) -> tuple[int, float]:
@@ -227,23 +235,43 @@ def run_raw(model: Any, texts: list[str]) -> tuple[int, float]:
     return len(texts), time.perf_counter() - t0
 
 
+def run_raw_same(embedder: Any, texts: list[str]) -> tuple[int, float]:
+    """MedKB's embedder alone (its own `embed`, same backend and batch) on the same texts."""
+    t0 = time.perf_counter()
+    embedder.embed(texts)
+    return len(texts), time.perf_counter() - t0
+
+
+def count_tokens(tokenizer: Any, texts: Sequence[str], window: int) -> dict[str, int]:
+    """Tokens as the model sees them (with [CLS]/[SEP], cut at `window`), and what is cut."""
+    ids = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+    full = [len(x) for x in ids]
+    return {"tokens_embedded": sum(min(n, window) for n in full),
+            "tokens_cut_off": sum(max(0, n - window) for n in full),
+            "texts_cut": sum(1 for n in full if n > window)}
+
+
 # --------------------------------------------------------------------------- main
 
 
-def load_models(model_name: str) -> tuple[Any, Any, Any, str, dict[str, float]]:
-    """Three separately loaded, warmed-up copies of the embedder (one per pipeline)."""
+def load_models(model_name: str, backend: str) -> tuple[Any, Any, Any, Any, str, dict[str, Any]]:
+    """Separately loaded, warmed-up copies of the embedder (one per pipeline)."""
     from langchain_huggingface import HuggingFaceEmbeddings
     from sentence_transformers import SentenceTransformer
 
-    from kb.embedder import SentenceTransformerEmbedder
+    from kb.embedder import backend_name, make_backend, make_embedder
     from kb.models import embedder_path
 
     path = embedder_path(model_name)
-    secs: dict[str, float] = {}
+    secs: dict[str, Any] = {}
     t = time.perf_counter()
-    medkb = SentenceTransformerEmbedder(model_name)
+    medkb = make_embedder(model_name, backend=backend)  # "auto": calibrated once per machine
     medkb.embed(["warm-up passage about asthma"])
-    secs["medkb"] = round(time.perf_counter() - t, 3)
+    secs["medkb (incl. calibration when not cached)"] = round(time.perf_counter() - t, 3)
+    t = time.perf_counter()
+    same = make_backend(model_name, backend_name(medkb))
+    same.embed(["warm-up passage about asthma"])
+    secs["raw_same_backend"] = round(time.perf_counter() - t, 3)
     t = time.perf_counter()
     lc = HuggingFaceEmbeddings(model_name=path, model_kwargs={"device": "cpu"})
     lc.embed_documents(["warm-up passage about asthma"])
@@ -252,7 +280,7 @@ def load_models(model_name: str) -> tuple[Any, Any, Any, str, dict[str, float]]:
     raw = SentenceTransformer(path, device="cpu")
     raw.encode(["warm-up passage about asthma"], show_progress_bar=False)
     secs["raw_st"] = round(time.perf_counter() - t, 3)
-    return medkb, lc, raw, path, secs
+    return medkb, same, lc, raw, path, secs
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -263,18 +291,24 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from ingest.pipeline import default_graph_seeds
+    from kb.embed_select import cpu_info
+    from kb.embedder import backend_name
 
     load_start = loadavg()
     with tempfile.TemporaryDirectory(prefix="medkb-build-bench-") as tmp_name:
         tmp = Path(tmp_name)
         files = prepare_sources(args.sources, args.limit, tmp)
         say(f"sources: {', '.join(f.name for f in files)}")
-        say("loading models ...")
-        medkb_emb, lc_emb, raw_model, model_path, load_secs = load_models(args.model)
+        say("loading models (and calibrating the embedding backend once per machine) ...")
+        medkb_emb, same_emb, lc_emb, raw_model, model_path, load_secs = \
+            load_models(args.model, args.backend)
+        chosen = backend_name(medkb_emb)
+        say(f"MedKB embeds with {chosen}")
 
         medkb = Result("MedKB build", "passages")
         graph = Result("MedKB build + graph", "passages")
         lc = Result("LangChain + FAISS", "chunks")
+        same = Result(f"raw embedder, same backend ({chosen})", "passages")
         raw = Result(f"raw sentence-transformers fp32 (batch {RAW_BATCH})", "passages")
         seeds: Path | None = None
         if args.graph:
@@ -286,22 +320,30 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                 graph.skipped = f"default_graph_seeds() failed: {exc!r}"
         else:
             graph.skipped = "--no-graph"
+        if not args.raw_fp32:
+            raw.skipped = "--no-raw-fp32"
 
         texts: list[str] = []
+        lc_texts: list[str] = []
         rounds_load: list[list[float] | None] = []
         for r in range(args.repeat):
             rounds_load.append(loadavg())
             say(f"round {r + 1}/{args.repeat}: MedKB build ...")
             before = loadavg()
             n, s, details, texts = run_medkb(files, medkb_emb, None, tmp)
-            medkb.record(n, s, loadavg_before=before, **details)
+            medkb.record(n, s, loadavg_before=before, loadavg_after=loadavg(), **details)
+            say(f"  {n} passages in {s:.1f}s")
+            say(f"round {r + 1}/{args.repeat}: raw embedder, same backend ...")
+            before = loadavg()
+            n, s = run_raw_same(same_emb, texts)
+            same.record(n, s, loadavg_before=before, loadavg_after=loadavg())
             say(f"  {n} passages in {s:.1f}s")
             if seeds is not None and not graph.skipped:
                 say(f"round {r + 1}/{args.repeat}: MedKB build + graph ...")
                 try:
                     before = loadavg()
                     n, s, details, _ = run_medkb(files, medkb_emb, seeds, tmp)
-                    graph.record(n, s, loadavg_before=before, **details)
+                    graph.record(n, s, loadavg_before=before, loadavg_after=loadavg(), **details)
                     say(f"  {n} passages in {s:.1f}s")
                 except Exception as exc:  # graph extraction is still being finished
                     graph.skipped = f"build with graph failed: {exc!r}"
@@ -309,22 +351,40 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             say(f"round {r + 1}/{args.repeat}: LangChain ...")
             before = loadavg()
             n, s, details = run_langchain(files, lc_emb)
-            lc.record(n, s, loadavg_before=before, **details)
+            lc_texts = details.pop("texts")
+            lc.record(n, s, loadavg_before=before, loadavg_after=loadavg(), **details)
             say(f"  {n} chunks in {s:.1f}s")
-            say(f"round {r + 1}/{args.repeat}: raw sentence-transformers ...")
-            before = loadavg()
-            n, s = run_raw(raw_model, texts)
-            raw.record(n, s, loadavg_before=before)
-            say(f"  {n} passages in {s:.1f}s")
+            if not raw.skipped:
+                say(f"round {r + 1}/{args.repeat}: raw sentence-transformers fp32 ...")
+                before = loadavg()
+                n, s = run_raw(raw_model, texts)
+                raw.record(n, s, loadavg_before=before, loadavg_after=loadavg())
+                say(f"  {n} passages in {s:.1f}s")
 
-    results = [medkb, graph, lc, raw]
+    window = int(raw_model.max_seq_length)
+    mine = count_tokens(raw_model.tokenizer, texts, window)
+    tokens = {r.name: mine for r in (medkb, graph, same, raw)}
+    tokens[lc.name] = count_tokens(raw_model.tokenizer, lc_texts, window)
+    results = [medkb, graph, lc, same, raw]
+    for res in results:
+        if res.rounds and not res.skipped:
+            res.extra.update(tokens[res.name])
+            res.extra["tokens_per_second"] = round(tokens[res.name]["tokens_embedded"] / res.seconds, 1)
+    selection = getattr(medkb_emb, "selection", None) or {}
+
+    def secs(r: Result) -> float | None:
+        return r.seconds if r.rounds and not r.skipped else None
+
     return {
         "sources": [str(f) for f in args.sources],
         "limit": args.limit,
         "repeat": args.repeat,
         "model": args.model,
         "model_path": model_path,
-        "medkb_precision": medkb.extra.get("precision"),
+        "cpu": cpu_info(),
+        "backend": {"requested": args.backend, "chosen": chosen,
+                    "precision": medkb.extra.get("precision"),
+                    "calibration": selection.get("calibration")},
         "host": {
             "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__, "python": platform.python_version(),
@@ -334,10 +394,13 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         "model_load_seconds": load_secs,
         "results": [x.as_dict() for x in results],
         "ratios": {
+            "langchain_seconds_over_medkb_seconds": ratio(secs(lc), secs(medkb)),
+            "langchain_seconds_over_medkb_graph_seconds": ratio(secs(lc), secs(graph)),
+            "medkb_vs_raw_same_backend_throughput": ratio(medkb.per_second, same.per_second),
             "medkb_vs_langchain_throughput": ratio(medkb.per_second, lc.per_second),
-            "medkb_vs_raw_st_throughput": ratio(medkb.per_second, raw.per_second),
-            "langchain_seconds_over_medkb_seconds": ratio(lc.seconds if lc.rounds else None,
-                                                          medkb.seconds if medkb.rounds else None),
+            "medkb_vs_langchain_tokens_per_second": ratio(
+                medkb.extra.get("tokens_per_second"), lc.extra.get("tokens_per_second")),
+            "medkb_vs_raw_st_fp32_throughput": ratio(medkb.per_second, raw.per_second),
             "medkb_graph_vs_langchain_throughput": ratio(graph.per_second, lc.per_second),
         },
     }
@@ -347,43 +410,63 @@ def render(out: dict[str, Any]) -> str:
     host = out["host"]
     res = {r["pipeline"]: r for r in out["results"]}
     medkb = out["results"][0]
+    cpu = out["cpu"]
+    backend = out["backend"]
     lines = [
         "MedKB build benchmark (same documents, same run)",
         f"documents: {medkb.get('documents')}  from {', '.join(Path(s).name for s in out['sources'])}"
         + (f"  (--limit {out['limit']} records per file)" if out["limit"] else ""),
-        f"model: {out['model']}  MedKB precision: {out['medkb_precision']}",
-        f"host: {host['cpus']} CPUs, torch threads {host['torch_threads']}, "
-        f"load avg start {host['loadavg_start']} end {host['loadavg_end']}; "
-        f"best of {out['repeat']}",
+        f"CPU: {cpu['model']}, {cpu['cores']} cores; features: {' '.join(cpu['features']) or '-'}",
+        f"model: {out['model']}  MedKB backend: {backend['chosen']} (requested {backend['requested']})",
+        f"host: torch threads {host['torch_threads']}, load avg start {host['loadavg_start']} "
+        f"end {host['loadavg_end']}; best of {out['repeat']}",
+    ]
+    cal = backend.get("calibration") or {}
+    if cal.get("backends"):
+        lines.append("calibration (probe texts/s; cos min / top-10 vs fp32): " + "; ".join(
+            f"{n} {b['texts_per_s']:.1f}/s {b['cos_min']:.4f}/{b['top10']:.3f}"
+            + ("" if b.get("agrees") else " (disagrees)")
+            for n, b in cal["backends"].items() if "texts_per_s" in b))
+    lines += [
         "",
-        f"{'pipeline':<42} {'items':>14} {'seconds':>9} {'items/s':>9}  load avg before",
-        "-" * 94,
+        f"{'pipeline':<44} {'items':>15} {'tokens':>9} {'seconds':>8} {'items/s':>8} "
+        f"{'tok/s':>7}  load before/after",
+        "-" * 110,
     ]
     for name, r in res.items():
         if r.get("skipped"):
-            lines.append(f"{name:<42} {'skipped: ' + r['skipped']}")
+            lines.append(f"{name:<44} {'skipped: ' + r['skipped']}")
             continue
         items = f"{r['items']:,} {r['unit']}"
-        load = r.get("loadavg_before")
-        lines.append(f"{name:<42} {items:>14} {r['seconds']:>9.2f} {r['per_second']:>9.1f}  "
-                     + (f"{load[0]:.2f}" if load else "n/a"))
+        tok = r.get("tokens_embedded")
+        tps = r.get("tokens_per_second")
+        lb, la = r.get("loadavg_before"), r.get("loadavg_after")
+        lines.append(f"{name:<44} {items:>15} {tok if tok is not None else '':>9} "
+                     f"{r['seconds']:>8.2f} {r['per_second']:>8.1f} "
+                     f"{tps if tps is not None else '':>7}  "
+                     + (f"{lb[0]:.2f}/{la[0]:.2f}" if lb and la else "n/a"))
+    lc = res.get("LangChain + FAISS", {})
+    if lc.get("texts_cut"):
+        lines.append(f"(LangChain: {lc['texts_cut']} chunks exceed the model's window; "
+                     f"{lc['tokens_cut_off']:,} tokens of them are never embedded)")
     lines.append("")
     st = medkb.get("stages_seconds") or {}
     if st:
-        lines.append("MedKB stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in st.items()))
+        lines.append("MedKB stages, time to each stage's last event (s): "
+                     + ", ".join(f"{k} {v:.2f}" for k, v in st.items()))
     ratios = out["ratios"]
 
     def fmt(x: float | None) -> str:
         return f"{x:.2f}x" if x is not None else "n/a"
 
     lines += [
-        f"MedKB / LangChain   (passages/s vs chunks/s): {fmt(ratios['medkb_vs_langchain_throughput'])}",
-        f"MedKB / raw ST fp32 (passages/s):             {fmt(ratios['medkb_vs_raw_st_throughput'])}",
-        f"LangChain seconds / MedKB seconds (same docs): {fmt(ratios['langchain_seconds_over_medkb_seconds'])}",
+        f"LangChain seconds / MedKB seconds (same docs):  {fmt(ratios['langchain_seconds_over_medkb_seconds'])}"
+        f"  (with graph: {fmt(ratios['langchain_seconds_over_medkb_graph_seconds'])})",
+        f"MedKB / raw embedder, same backend (passages/s): {fmt(ratios['medkb_vs_raw_same_backend_throughput'])}",
+        f"MedKB / LangChain (items/s): {fmt(ratios['medkb_vs_langchain_throughput'])}, "
+        f"(tokens/s): {fmt(ratios['medkb_vs_langchain_tokens_per_second'])}",
+        f"MedKB / raw sentence-transformers fp32 (passages/s): {fmt(ratios['medkb_vs_raw_st_fp32_throughput'])}",
     ]
-    if ratios.get("medkb_graph_vs_langchain_throughput") is not None:
-        lines.append("MedKB + graph / LangChain (passages/s vs chunks/s): "
-                     f"{fmt(ratios['medkb_graph_vs_langchain_throughput'])}")
     lines.append(f"model load (s, excluded): {out['model_load_seconds']}")
     return "\n".join(lines)
 
@@ -398,6 +481,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-graph", dest="graph", action="store_false",
                     help="skip the MedKB build with graph extraction")
     ap.add_argument("--model", default=None, help="embedder (default: MedKB's default)")
+    ap.add_argument("--backend", default="auto",
+                    help="MedKB's embedding backend: auto (calibrated per CPU), torch-fp32, "
+                         "torch-bf16, onnx-fp32 or onnx-int8")
+    ap.add_argument("--no-raw-fp32", dest="raw_fp32", action="store_false",
+                    help="skip the raw sentence-transformers fp32 reference row")
     ap.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     args = ap.parse_args(argv)
     if args.repeat < 1:

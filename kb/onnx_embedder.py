@@ -165,6 +165,7 @@ class OnnxEmbedder:
         self.threads = threads
         self._session: Any = None
         self._tok: Any = None
+        self._hf_tok: Any = None
         self._meta: dict[str, Any] = {}
         self._dir: Path | None = None
 
@@ -218,10 +219,12 @@ class OnnxEmbedder:
         return int(json.loads(cfg.read_text("utf-8")).get("max_seq_length", 256))
 
     def tokenizer(self) -> Any:
-        """The Hugging Face tokenizer (chunking measures passages in it)."""
-        from transformers import AutoTokenizer
+        """The Hugging Face tokenizer (chunking measures passages in it); loaded once."""
+        if self._hf_tok is None:
+            from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(str(self._model_dir()))
+            self._hf_tok = AutoTokenizer.from_pretrained(str(self._model_dir()))
+        return self._hf_tok
 
     def describe(self) -> dict[str, Any]:
         self._load()
