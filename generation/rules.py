@@ -286,42 +286,56 @@ def interaction(graph: Any, q: QuestionReading, a: AnswerReading,
 
 def diagnosis_consistency(graph: Any, q: QuestionReading, a: AnswerReading,
                           keep: EvidenceFilter = _keep_all) -> list[dict[str, Any]]:
+    """A proposed diagnosis against the graph's differential for the reported findings
+    (generation.clinical.differential): `fail` when the leading candidate explains clearly
+    more findings (two more, or some where the diagnosis explains none), `warn` when the diagnosis
+    explains a minority of them or none, else `pass`. Messages name the better candidates
+    and the findings each explains."""
+    from generation.clinical.differential import graph_differential
+
     out: list[dict[str, Any]] = []
-    reported = unique(q.symptoms)
-    if not reported:
+    dxr = graph_differential(graph)
+    found = [f for f in dxr.matcher.find(q.text, use_embeddings=False) if f.id]
+    present = list(dict.fromkeys([f.id for f in found if not f.negated] +
+                                 [c for s in q.symptoms if (c := dxr.matcher.canonical_id(s.id))]))
+    absent = [f.id for f in found if f.negated]
+    if not present:
         return out
-    wanted: dict[str, Item] = {}
-    for s in reported:
-        for sid in [s.id] + graph.equivalents(s.id):
-            wanted.setdefault(sid, s)
+    n = len(present)
+
+    def names(ids: Sequence[str]) -> str:
+        return ", ".join(dxr.matcher.name(i, i) for i in ids)
+
+    ranked = sorted(dxr.index.rank(present, absent).values(), key=lambda c: (-c.graph_score, c.name, c.id))
+    refs = [{"id": i, "name": dxr.matcher.name(i, i), "type": "Symptom"} for i in present]
     for dx in unique(a.diagnoses):
-        if dx.id in wanted:  # the answer names a reported symptom as the diagnosis
+        if dxr.matcher.canonical_id(dx.id) in present:  # the answer names a reported finding
             continue
         claims = _claims_of(a.diagnoses, dx.id)
-        # The diagnosis and its subtypes; its parents only for their own edges (a parent's
-        # subtypes are the diagnosis's siblings, whose symptoms say nothing about it).
-        nodes = [(n, 2) for n in [dx.id] + graph.equivalents(dx.id)]
-        nodes += [(n, 0) for n in graph.ancestors(dx.id, 2)]
-        matched: dict[str, list[dict[str, Any]]] = {}
-        for node, depth in dict.fromkeys(nodes):
-            for row in graph.symptoms(node, descendants=depth):
-                ids = [row["symptom"]["id"]] + row["equivalent_ids"]
-                ev = [e for e in row["evidence"] if keep(e)]
-                hit = next((wanted[i] for i in ids if i in wanted), None)
-                if hit is not None and ev:
-                    matched.setdefault(hit.id, []).extend(ev)
-        if matched:
-            names = [s.name for s in reported if s.id in matched]
-            evidence = [e for s in reported if s.id in matched for e in matched[s.id][:2]]
-            out.append(result("diagnosis_consistency", "pass", dx.ref(), [s.ref() for s in reported
-                                                                           if s.id in matched],
-                              evidence, f"{dx.name} presents with {', '.join(names)} "
-                              f"({len(names)} of {len(reported)} reported symptoms).", claims=claims))
+        mine = dxr.index.explained(dx.id, present)
+        better = [c for c in ranked if not dxr.index.related(c.id, dx.id)
+                  and len(dxr.index.explained(c.id, present)) > len(mine)][:3]
+        evidence = [e for f in mine for node in [dx.id, *graph.equivalents(dx.id)]
+                    for e in dxr.index.edges.get((node, f), [])[:1] if keep(e)][:6]
+        lead = better[0] if better else None
+        lead_n = len(dxr.index.explained(lead.id, present)) if lead else 0
+        alts = "; ".join(f"{c.name} explains {names(dxr.index.explained(c.id, present))} "
+                         f"({len(dxr.index.explained(c.id, present))} of {n})" for c in better)
+        own = (f"{dx.name} presents with {names(mine)} ({len(mine)} of {n} reported findings)" if mine
+               else f"{dx.name} is not known to present with any reported finding ({names(present)})")
+        if lead is not None and ranked and ranked[0].id == lead.id and \
+                (lead_n - len(mine) >= 2 or not mine):
+            status, msg = "fail", f"{own}; the graph's leading candidate explains more: {alts}."
+        elif not mine or len(mine) * 2 < n:
+            status = "warn"
+            msg = f"{own}; reconsider the diagnosis" + (f" (better: {alts})." if alts else ".")
         else:
-            out.append(result("diagnosis_consistency", "warn", dx.ref(), [s.ref() for s in reported], [],
-                              f"{dx.name} is not known to present with any reported symptom "
-                              f"({', '.join(s.name for s in reported)}); reconsider the diagnosis.",
-                              claims=claims))
+            status = "pass"
+            msg = f"{own}." + (f" Also consider: {alts}." if alts else "")
+        out.append(result("diagnosis_consistency", status, dx.ref(), [r for r in refs if r["id"] in mine] or refs,
+                          evidence, msg, claims=claims,
+                          candidates=[{"id": c.id, "name": c.name,
+                                       "explains": names(dxr.index.explained(c.id, present))} for c in better]))
     return out
 
 

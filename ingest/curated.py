@@ -33,6 +33,9 @@ MESH_TERMS = "mesh_terms.tsv"
 MEDLINE_COOCCURRENCE = "medline_disease_cooccurrence.tsv"
 CURATION = "medkb_curation.tsv"  # MedKB's own synonyms and links, loaded before the rules
 SAFETY_RULES = "curated_safety_rules.tsv"
+# Disease -> finding links: common diseases from patient-information pages, and MedQuAD
+# "symptoms" answers (corpora/scripts/make_medquad_findings.py); the differential's coverage.
+FINDINGS = ("medkb_findings.tsv", "medquad_findings.tsv")
 
 RULE_COLUMNS = ("kind", "subject", "subject_type", "object", "object_type", "severity", "note", "source")
 REQUIRED_RULE_COLUMNS = ("kind", "subject", "subject_type", "object", "object_type")
@@ -167,6 +170,9 @@ def load_curated(graph_dir: Path, extra_files: Sequence[Path] = ()) -> tuple[lis
         _load_pharmacotherapydb(p, table, edges)
     if p := have(DO_HAS_SYMPTOM):
         _load_has_symptom(p, table, edges)
+    for name in FINDINGS:
+        if p := have(name):
+            _load_rules(p, table, edges, name)
     if p := have(MEDLINE_COOCCURRENCE):
         _load_cooccurrence(p, table, edges)
     if p := have(SAFETY_RULES):
