@@ -94,7 +94,7 @@ class Searcher:
     def __init__(self, version: Version, embedder: Any = None, *,
                  config: FusionConfig | None = None, tagger: Any = None) -> None:
         from retrieval.dense import DenseRetriever
-        from retrieval.sparse import SparseRetriever
+        from retrieval.bm25 import SparseRetriever
 
         self.version = version
         self.embedder = embedder or embedder_for(version)

@@ -96,7 +96,7 @@ def test_surface_tagger() -> None:
 
 
 def test_kb_without_bm25_builds_one_in_memory(beir_version, monkeypatch) -> None:  # noqa: ANN001
-    import retrieval.sparse as rs
+    import retrieval.bm25 as rs
 
     monkeypatch.setattr(rs, "SPARSE_DIR", "missing-bm25")
     hits = Searcher(beir_version).search("oseltamivir", 1, method="sparse")
