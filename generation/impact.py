@@ -5,8 +5,8 @@ document has been retracted (or flagged: expression of concern, correction) sinc
 graph checks come out differently on the new version. The ledger's side index
 (kb.ledger_index) gives every generation's cited passages and check entities without parsing
 the records, so the source part costs a few indexed look-ups per thousand cited passages;
-checks are re-run only for generations whose check entities are mentioned by a passage that
-changed (recheck_record, once per distinct generation content).
+checks are re-run only for generations whose check entities are the ends of a graph edge that
+appeared or went between the versions (recheck_record, once per distinct generation content).
 
 Each generation is compared from its reference point: the later of the version it was answered
 on and `since` (by default its own version). `for_build` (the build/update hook) uses the
@@ -255,7 +255,7 @@ def _describe(reason: dict[str, Any]) -> dict[str, Any]:
 def _check_reasons(con: sqlite3.Connection, gens: dict[int, tuple], wanted: set[int] | None,
                    current: Version, versions: _Versions, since: str | None,
                    reasons: dict[int, list[dict[str, Any]]], out: dict[str, Any]) -> None:
-    """Re-run the checks of the generations whose check entities a changed passage mentions."""
+    """Re-run the checks of the generations whose check entities a changed graph edge joins."""
     by_ref: dict[str, set[int]] = defaultdict(set)
     for seq, g in gens.items():
         if wanted is None or seq in wanted:
@@ -317,26 +317,22 @@ def _check_diff(rechecked: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def touched_entities(before: Version, after: Version) -> set[str]:
-    """Entities mentioned by the passages of documents added, removed or newly (un)excluded
-    between two versions: every literature edge that can differ between them joins two of these."""
-    from kb.retractions import excluded_docs
-
-    old = {d for (d,) in before.db.execute("SELECT doc_id FROM documents")}
-    new = {d for (d,) in after.db.execute("SELECT doc_id FROM documents")}
-    flips = excluded_docs(before) ^ excluded_docs(after)
-    out = _mentioned(before, (old - new) | (flips & old))
-    out |= _mentioned(after, (new - old) | (flips & new))
-    return out
+    """Ends of the graph edges present (and usable: not retracted) in one version and not the
+    other, told apart by subject, relation, object and what the checks read of an edge
+    (negation, hedging, confidence, severity). An edge that lost one supporting passage but
+    keeps another is not a change; only these entities can make a check come out differently."""
+    old, new = _edge_keys(before), _edge_keys(after)
+    return {e for key in old ^ new for e in (key[0], key[2])}
 
 
-def _mentioned(version: Version, doc_ids: Iterable[str]) -> set[str]:
-    out: set[str] = set()
-    for chunk in _in_chunks(sorted(doc_ids)):
-        marks = ",".join("?" * len(chunk))
-        out.update(e for (e,) in version.db.execute(
-            "SELECT DISTINCT m.entity_id FROM mentions m JOIN passages p "
-            f"ON p.ordinal = m.passage_ordinal WHERE p.doc_id IN ({marks})", chunk))
-    return out
+def _edge_keys(version: Version) -> set[tuple]:
+    path = version.file("graph.json")
+    if not path.exists():
+        return set()
+    edges = json.loads(path.read_text("utf-8")).get("edges", [])
+    return {(e.get("subject"), e.get("relation"), e.get("object"), bool(e.get("negated")),
+             bool(e.get("hedged")), e.get("confidence", 1.0), e.get("severity"))
+            for e in edges if not e.get("retracted")}
 
 
 def _content_keys(con: sqlite3.Connection, seqs: Sequence[int]) -> dict[int, str]:
