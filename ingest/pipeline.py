@@ -214,10 +214,11 @@ def _write_sparse(passages: list[Passage], writer: Any) -> dict[str, Any]:
     """The BM25 index (kb.sparse), rows = passage ordinals like the vector index; returns its
     pinned parameters for the manifest."""
     from kb.sparse import SparseIndex
+    from kb.sparse_build import build_sparse
 
-    index = SparseIndex.build([p.text for p in passages])
-    index.save(writer.path("bm25"))
-    return index.describe()
+    # streamed: the tokenised corpus is never held in memory (kb.sparse_build)
+    build_sparse((p.text for p in passages), writer.path("bm25"))
+    return SparseIndex.load(writer.path("bm25")).describe()
 
 
 def kb_writer(kb: KnowledgeBase) -> Any:
