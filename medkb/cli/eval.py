@@ -371,3 +371,41 @@ def rules_cmd(
         _emit({"file": str(scenarios), "kb_version": version.id, **result}, as_json, _print_rules)
 
     _run(go)
+
+
+def _print_safety(d: dict[str, Any]) -> None:
+    print(f"{d['questions']} safety questions, {d['backend']}, policy {d['policy']}, KB {d['kb_version']}: "
+          f"verdict {d['verdict_accuracy']:.4f}, wording {d['wording_accuracy']:.4f}, both {d['both_accuracy']:.4f}")
+    for v, s in d["per_verdict"].items():
+        print(f"  {v}: {s['verdict_ok']}/{s['n']} verdicts, {s['wording_ok']}/{s['n']} wordings")
+    for m in d["misses"]:
+        print(f"miss {m['id']}: expected {m['expected']}, got {m['got']}; {m['first_sentence'][:140]}")
+
+
+@eval_app.command("safety")
+def safety_cmd(
+    questions: Path = typer.Argument(..., help="JSONL of {id, question, drug, with, verdict, source?}"),
+    kb: Path | None = AnsKbOpt,
+    backend: str = typer.Option("extractive", "--backend", help="extractive | local"),
+    policy: str = typer.Option("strict", "--policy", help="strict | flag"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Safety-verdict and wording accuracy over clinician questions, through the whole
+    answering path (generation.safety_eval)."""
+
+    def go() -> None:
+        from generation.backends.extractive import ExtractiveBackend
+        from generation.safety_eval import evaluate, load
+        from medkb.cli.common import open_kb
+
+        items = load(questions)
+        session = open_kb(kb).session()
+        if backend == "extractive":
+            gen: Any = ExtractiveBackend(session.searcher.embedder)
+        else:
+            from generation.backends.local import LocalTransformersBackend
+
+            gen = LocalTransformersBackend()
+        _emit(evaluate(items, session.version, session.searcher, gen, policy=policy), as_json, _print_safety)
+
+    _run(go)
