@@ -272,15 +272,13 @@ def _check_reasons(con: sqlite3.Connection, gens: dict[int, tuple], wanted: set[
                                 "them one by one")
             skipped += 1
             continue
-        touched_by_ref[ref] = touched_entities(v, current)
+        # Cheap first: entities the changed documents mention (a superset of the edges' ends);
+        # the graphs are compared only when a recorded check is about one of them.
+        if _with_entities(con, _mentioned_change(v, current), by_ref[ref]):
+            touched_by_ref[ref] = touched_entities(v, current)
     candidates: set[int] = set()
     for ref, touched in touched_by_ref.items():
-        ids = sorted(touched)
-        for chunk in _in_chunks(ids):
-            marks = ",".join("?" * len(chunk))
-            candidates.update(seq for (seq,) in con.execute(
-                f"SELECT DISTINCT seq FROM ledger_entities WHERE entity_id IN ({marks})", chunk)
-                if seq in by_ref[ref])
+        candidates |= _with_entities(con, touched, by_ref[ref])
     out["checks_compared"] = not skipped
     if not candidates:
         return
@@ -323,6 +321,37 @@ def touched_entities(before: Version, after: Version) -> set[str]:
     keeps another is not a change; only these entities can make a check come out differently."""
     old, new = _edge_keys(before), _edge_keys(after)
     return {e for key in old ^ new for e in (key[0], key[2])}
+
+
+def _with_entities(con: sqlite3.Connection, entities: Iterable[str], seqs: set[int]) -> set[int]:
+    """Those of `seqs` whose recorded checks are about one of `entities`."""
+    out: set[int] = set()
+    for chunk in _in_chunks(sorted(entities)):
+        marks = ",".join("?" * len(chunk))
+        out.update(seq for (seq,) in con.execute(
+            f"SELECT DISTINCT seq FROM ledger_entities WHERE entity_id IN ({marks})", chunk)
+            if seq in seqs)
+    return out
+
+
+def _mentioned_change(before: Version, after: Version) -> set[str]:
+    """Entities mentioned by the passages of documents added, removed or newly (un)excluded."""
+    from kb.retractions import excluded_docs
+
+    old = {d for (d,) in before.db.execute("SELECT doc_id FROM documents")}
+    new = {d for (d,) in after.db.execute("SELECT doc_id FROM documents")}
+    flips = excluded_docs(before) ^ excluded_docs(after)
+    return _mentioned(before, (old - new) | (flips & old)) | _mentioned(after, (new - old) | (flips & new))
+
+
+def _mentioned(version: Version, doc_ids: Iterable[str]) -> set[str]:
+    out: set[str] = set()
+    for chunk in _in_chunks(sorted(doc_ids)):
+        marks = ",".join("?" * len(chunk))
+        out.update(e for (e,) in version.db.execute(
+            "SELECT DISTINCT m.entity_id FROM mentions m JOIN passages p "
+            f"ON p.ordinal = m.passage_ordinal WHERE p.doc_id IN ({marks})", chunk))
+    return out
 
 
 def _edge_keys(version: Version) -> set[tuple]:
