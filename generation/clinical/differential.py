@@ -44,6 +44,8 @@ PRIOR_WEIGHT = 0.15
 RETRIEVAL_K = 10
 RETRIEVAL_WEIGHT = 0.35
 TITLE_CREDIT, MENTION_CREDIT = 1.0, 0.25
+# A retrieved document whose title names no graph disease still proposes it, by title (id null).
+TITLE_PREFIX = "title:"
 
 
 @dataclass
@@ -162,14 +164,52 @@ class DiseaseFindings:
         return out
 
 
+class _MemoEmbedder:
+    """The KB's embedder with the vectors of a primed batch kept until cleared."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.model_id = getattr(inner, "model_id", "")
+        self.dim = getattr(inner, "dim", 0)
+        self.precision = getattr(inner, "precision", "fp32")
+        self._memo: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def prime(self, texts: Sequence[str]) -> None:
+        todo = list(dict.fromkeys(t for t in texts if t not in self._memo))
+        if todo:
+            vecs = self.inner.embed(todo)
+            with self._lock:
+                self._memo.update(zip(todo, vecs, strict=True))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._memo.clear()
+
+    def embed(self, texts: Sequence[str], *, progress: Any = None) -> Any:
+        import numpy as np
+
+        with self._lock:
+            rows = [self._memo.get(t) for t in texts]
+        if texts and all(r is not None for r in rows):
+            return np.stack(rows)
+        return self.inner.embed(texts, progress=progress) if progress else self.inner.embed(texts)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 class Differential:
     """Reads a description, ranks diseases, attaches evidence. Load once; `diagnose` per text."""
 
     def __init__(self, graph: Any, *, embedder: Any = None, searcher: Any = None, version: Any = None,
                  retrieval_weight: float = RETRIEVAL_WEIGHT) -> None:
         self.graph = graph
-        self.matcher = FindingMatcher(graph, embedder)
+        self.memo = _MemoEmbedder(embedder) if embedder is not None else None
+        self.matcher = FindingMatcher(graph, self.memo)
         self.index = DiseaseFindings(graph, self.matcher)
+        if searcher is not None and self.memo is not None and getattr(searcher, "embedder", None) is embedder:
+            searcher.dense.embedder = self.memo  # same model; answers from the primed batch
         self.searcher = searcher
         self.version = version
         self.retrieval_weight = retrieval_weight
@@ -178,7 +218,36 @@ class Differential:
     def findings(self, text: str) -> list[Finding]:
         return self.matcher.find(text)
 
+    def prime(self, texts: Sequence[str]) -> None:
+        """Embed the descriptions and their leftover phrases in one batch: the finding
+        matcher and the searcher then reuse the vectors (one model call, not two per text)."""
+        if self.memo is None:
+            return
+        phrases = [t[s:e] for t in texts for s, e in self.matcher.leftovers(t)]
+        self.memo.prime([*texts, *phrases])
+
     def rank(self, text: str, k: int = 10) -> tuple[list[Finding], list[Candidate]]:
+        self.prime([text])
+        try:
+            return self._rank(text, k)
+        finally:
+            if self.memo is not None:
+                self.memo.clear()
+
+    def rank_many(self, texts: Sequence[str], k: int = 10) -> list[tuple[list[Finding], list[Candidate]]]:
+        """Many descriptions, their embeddings computed in batches of 64."""
+        out = []
+        for lo in range(0, len(texts), 64):
+            batch = texts[lo:lo + 64]
+            self.prime(batch)
+            try:
+                out.extend(self._rank(t, k) for t in batch)
+            finally:
+                if self.memo is not None:
+                    self.memo.clear()
+        return out
+
+    def _rank(self, text: str, k: int = 10) -> tuple[list[Finding], list[Candidate]]:
         found = self.findings(text)
         present = [f.id for f in found if f.id and not f.negated]
         absent = [f.id for f in found if f.id and f.negated]
@@ -213,6 +282,8 @@ class Differential:
             named: dict[str, float] = {}
             if (d := self._disease_named(h.title)) is not None:
                 named[d] = TITLE_CREDIT
+            elif h.title and len(h.title) < 120:  # a document about a disease the graph lacks
+                named[TITLE_PREFIX + h.title] = TITLE_CREDIT
             for eid, _s, _e, neg, _hed in mentions.get(h.passage.ordinal, ()):
                 ent = self.graph.entity(eid)
                 if not neg and ent is not None and ent.type == DISEASE:
@@ -230,16 +301,26 @@ class Differential:
         for d, v in credit.items():
             c = cands.get(d)
             if c is None:
-                ent = self.graph.entity(d)
-                if ent is None:
-                    continue
-                c = cands[d] = Candidate(d, ent.name)
+                if d.startswith(TITLE_PREFIX):
+                    c = cands[d] = Candidate(d, d[len(TITLE_PREFIX):])
+                else:
+                    ent = self.graph.entity(d)
+                    if ent is None:
+                        continue
+                    c = cands[d] = Candidate(d, ent.name)
             c.retrieval_score = v / top
             c.passages = cited[d]
 
     # ---- the JSON document (diagnose.schema.json)
     def diagnose(self, text: str, k: int = 10, kb_version: str = "") -> dict[str, Any]:
-        found, ranked = self.rank(text, k)
+        return self.document(text, *self.rank(text, k), kb_version=kb_version)
+
+    def diagnose_many(self, texts: Sequence[str], k: int = 10, kb_version: str = "") -> list[dict[str, Any]]:
+        return [self.document(t, f, r, kb_version=kb_version)
+                for t, (f, r) in zip(texts, self.rank_many(texts, k), strict=True)]
+
+    def document(self, text: str, found: list[Finding], ranked: list[Candidate],
+                 kb_version: str = "") -> dict[str, Any]:
         present = [f for f in found if not f.negated]
         out = []
         for c in ranked:
@@ -248,7 +329,8 @@ class Differential:
             evidence = [{"kind": "graph", "relation": "presents_with", "finding": self.matcher.name(e["finding"], e["finding"]),
                          **{k2: v for k2, v in e.items() if k2 != "finding"}} for e in c.edges]
             evidence += c.passages
-            out.append({"disease": c.name, "id": c.id, "score": round(c.score, 4),
+            out.append({"disease": c.name, "id": None if c.id.startswith(TITLE_PREFIX) else c.id,
+                        "score": round(c.score, 4),
                         "graph_score": round(c.graph_score, 4), "retrieval_score": round(c.retrieval_score, 4),
                         "matched": matched_names, "unmatched": unmatched,
                         "contradicted": [self.matcher.name(f, f) for f in c.contradicted],
@@ -302,3 +384,9 @@ def graph_differential(graph: Any) -> Differential:
             _BY_GRAPH.clear()
             _BY_GRAPH[id(graph)] = dx
         return dx
+
+
+def diagnose_many(texts: Sequence[str], version: Any, searcher: Any = None, k: int = 10) -> list[dict[str, Any]]:
+    """`diagnose` for many descriptions, the KB and models loaded once, embeddings batched."""
+    dx = differential_for(version, searcher)
+    return dx.diagnose_many(list(texts), k, kb_version=str(getattr(version, "id", "") or ""))

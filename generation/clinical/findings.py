@@ -134,7 +134,7 @@ class FindingMatcher:
                 continue
             add(m.start, m.end, fid, m.text, "vocabulary")
         if use_embeddings and self.embedder is not None:
-            left = self._leftovers(text, taken)
+            left = self.leftovers(text, taken)
             for (s, e), (fid, sim) in zip(left, self._nearest([text[s:e] for s, e in left]), strict=True):
                 if fid is not None:
                     add(s, e, fid, text[s:e], "embedding", sim)
@@ -149,8 +149,13 @@ class FindingMatcher:
             found.append(Finding(text[start:end], start, end, fid, self.name(fid, name), neg, via, sim))
         return found
 
-    def _leftovers(self, text: str, taken: bytearray) -> list[tuple[int, int]]:
-        """Phrases between clause breaks that no earlier pass claimed and that hold content words."""
+    def leftovers(self, text: str, taken: bytearray | None = None) -> list[tuple[int, int]]:
+        """Phrases between clause breaks that no earlier pass claimed and that hold content
+        words (without `taken`: the lay table and vocabulary passes are run first)."""
+        if taken is None:
+            taken = bytearray(len(text) + 1)
+            for f in self.find(text, use_embeddings=False):
+                taken[f.start:f.end] = b"\x01" * (f.end - f.start)
         out = []
         pos = 0
         bounds = [(m.start(), m.end()) for m in _SPLIT.finditer(text)] + [(len(text), len(text))]

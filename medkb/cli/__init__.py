@@ -14,7 +14,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="MedKB: build a medical knowledge base and ask verified, cited questions.")
 
 # One module per command group, each with register(app).
-GROUPS = ("build", "query", "models", "eval", "serve")
+GROUPS = ("build", "query", "models", "eval", "serve", "diagnose")
 
 for _name in GROUPS:
     importlib.import_module(f"medkb.cli.{_name}").register(app)
