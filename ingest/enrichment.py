@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -62,7 +63,8 @@ def kept_enrichment(docs: list[tuple[Document, str]], previous: Version | None,
 
 def enrich(docs: list[tuple[Document, str]], passages: list[Passage], vectors: np.ndarray,
             embedder: Any, options: BuildOptions, progress: Progress,
-            previous: Version | None = None, fingerprint: str | None = None
+            previous: Version | None = None, fingerprint: str | None = None,
+           classifier: Any = None
             ) -> tuple[list[tuple[Document, str]], int]:
     """Summary, evidence type and clinical topic per document, kept in its metadata.
 
@@ -91,7 +93,7 @@ def enrich(docs: list[tuple[Document, str]], passages: list[Passage], vectors: n
     by_doc: dict[str, list[int]] = {}
     for p in passages:
         by_doc.setdefault(p.doc_id, []).append(p.ordinal)
-    clf = TextClassifier(embedder)
+    clf = classifier or TextClassifier(embedder)
     for i, batch in enumerate(batches(todo, 256)):
         spans: dict[str, list[tuple[int, int]]] = {}
         vecs: dict[str, np.ndarray] = {}
@@ -132,3 +134,35 @@ def enrich(docs: list[tuple[Document, str]], passages: list[Passage], vectors: n
     order = {d.doc_id: i for i, (d, _) in enumerate(docs)}
     out.sort(key=lambda pair: order[pair[0].doc_id])
     return out, len(kept)
+
+
+def enrich_as_ready(docs: list[tuple[Document, str]], passages: list[Passage],
+                    ready: Callable[[int], np.ndarray], embedder: Any, options: BuildOptions,
+                    progress: Progress, previous: Version | None = None,
+                    fingerprint: str | None = None, batch: int = 256
+                    ) -> tuple[list[tuple[Document, str]], int]:
+    """`enrich` in batches of documents, each as soon as its passages' vectors exist
+    (`ready(n)` blocks until ordinals < n are embedded): enrichment overlaps with embedding."""
+    if not options.enrich or not docs:
+        return docs, 0
+    from ingest.classify import TextClassifier
+
+    last: dict[str, int] = {}
+    for p in passages:
+        last[p.doc_id] = max(last.get(p.doc_id, 0), p.ordinal + 1)
+    clf = TextClassifier(embedder)
+    out: list[tuple[Document, str]] = []
+    kept = 0
+
+    def quiet(stage: str, done: int, total: int) -> None:
+        pass
+
+    for lo in range(0, len(docs), batch):
+        part = docs[lo : lo + batch]
+        vectors = ready(max((last.get(d.doc_id, 0) for d, _ in part), default=0))
+        done, k = enrich(part, passages, vectors, embedder, options, quiet, previous,
+                         fingerprint, classifier=clf)
+        out.extend(done)
+        kept += k
+        progress("enrich", min(lo + batch, len(docs)), len(docs))
+    return out, kept

@@ -4,8 +4,8 @@
 
 While the embedder works (torch and ONNX Runtime release the GIL inside the model, so it
 keeps both cores busy), the main thread reads and chunks the next files (PDFs are parsed in
-the sandbox's child process meanwhile), then extracts entities: the build's wall time
-approaches the embedder's own. Windows are embedded in the order they were submitted, so the
+the sandbox's child process meanwhile), then extracts entities and enriches the documents
+whose passages are embedded already: the build's wall time approaches the embedder's own. Windows are embedded in the order they were submitted, so the
 embedded passages always form a prefix of the ordinals (`wait_for`). Threads, not processes:
 nothing is pickled. An error in either thread is raised in the main one.
 """
@@ -168,13 +168,13 @@ class EmbedWorker:
 def chunk_and_embed(per_doc: Iterable[list[Passage]], embed: Callable[..., np.ndarray], dim: int,
                     old_vector: Callable[[str], np.ndarray | None],
                     progress: Callable[[str, int, int], None],
-                    during: Callable[[list[Passage]], Any]) -> tuple[list[Passage], np.ndarray,
-                                                                     int, Any]:
+                    during: Callable[[list[Passage], Callable[[int], np.ndarray]], Any]
+                    ) -> tuple[list[Passage], np.ndarray, int, Any]:
     """`per_doc` yields each document's passages in document order (the caller reads and
     chunks lazily, so reading and chunking overlap with embedding too); they are deduplicated
     by id, given ordinals and sent to the embedder thread as soon as they exist.
-    `during(passages)` runs on this thread once all passages are known, while the embedder
-    works. Returns passages, vectors, how many vectors were reused (`old_vector(passage_id)`),
+    `during(passages, ready)` runs on this thread once all passages are known, while the
+    embedder works; `ready(n)` blocks until ordinals < n are embedded and gives the vectors. Returns passages, vectors, how many vectors were reused (`old_vector(passage_id)`),
     and what `during` returned."""
     worker = EmbedWorker(embed, dim, progress)
     try:
@@ -197,7 +197,7 @@ def chunk_and_embed(per_doc: Iterable[list[Passage]], embed: Callable[..., np.nd
                 pending = []
         worker.submit(pending)
         worker.close_input()
-        extra = during(passages)
+        extra = during(passages, worker.wait_for)
         vectors = worker.finish()
         return passages, vectors.reshape(len(passages), dim), reused, extra
     finally:

@@ -42,7 +42,7 @@ def build(
 ) -> dict[str, Any]:
     """Build a new version from `sources`; returns the build report (DESIGN §1 keys)."""
     from ingest import retractions, reuse, stages
-    from ingest.enrichment import enrich
+    from ingest.enrichment import enrich_as_ready
     from ingest.flow import chunk_and_embed
     from ingest.readers import discover
     from kb.embed_select import manifest_block
@@ -86,6 +86,7 @@ def build(
         block = manifest_block(embedder, embedder.dim)
         old_vector = _old_vectors(previous, block, update)
         side: dict[str, Any] = {}
+        enrichment = enrichment_fingerprint(embedder) if options.enrich else None
 
         def per_doc() -> Iterator[list[Passage]]:
             seen: set[str] = set()
@@ -114,7 +115,7 @@ def build(
             failed.extend(read.failed)
             checkpoint("after-read")
 
-        def during_embedding(passages: list[Passage]) -> None:
+        def during_embedding(passages: list[Passage], ready: Callable[[int], np.ndarray]) -> None:
             checkpoint("after-chunk")
             applied, side["retractions"] = retractions.apply(docs, retraction_list)
             docs[:] = applied
@@ -122,6 +123,9 @@ def build(
                 side["graph"] = _extract_and_graph(
                     passages, options, previous, progress,
                     retractions.excluded_passages(docs, passages), engine)
+            checkpoint("after-extract")
+            docs[:], side["reused_enrichment"] = enrich_as_ready(
+                docs, passages, ready, embedder, options, progress, previous, enrichment)
 
         def embed(texts: list[str], tick: Any) -> np.ndarray:
             blocks = list(engine.embed(texts, embedder, tick))
@@ -135,9 +139,7 @@ def build(
             block["mixed_with"] = sorted({*previous.embedder.get("mixed_with", []),
                                           previous.embedder.get("backend", "torch")})
         checkpoint("after-embed")
-        enrichment = enrichment_fingerprint(embedder) if options.enrich else None
-        docs, reused_enrichment = enrich(docs, passages, vectors, embedder, options, progress,
-                                          previous, enrichment)
+        reused_enrichment = side["reused_enrichment"]
         entities_n = edges_n = 0
         mentions: list[tuple] = []
         graph = None
@@ -145,7 +147,6 @@ def build(
         reused_extractions = 0
         if "graph" in side:
             graph, mentions, entities_n, edges_n, extraction, reused_extractions = side["graph"]
-        checkpoint("after-extract")
 
         # 5. write
         progress("write", 0, 1)

@@ -49,7 +49,7 @@ def test_same_passages_and_vectors_as_sequential():
 
     passages, vectors, reused, extra = chunk_and_embed(
         (chunker.chunk(d) for d, _ in docs), embed, 64,
-        lambda pid: None, lambda *a: None, lambda ps: seen_during.append(len(ps)) or "x")
+        lambda pid: None, lambda *a: None, lambda ps, ready: seen_during.append(len(ready(len(ps))[:len(ps)])) or "x")
     assert [p.passage_id for p in passages] == [p.passage_id for p in want_p]
     assert [p.ordinal for p in passages] == list(range(len(passages)))
     np.testing.assert_allclose(vectors, want_v)
@@ -71,7 +71,7 @@ def test_reused_vectors_are_kept_not_recomputed():
 
     passages, vectors, reused, _ = chunk_and_embed(
         (chunker.chunk(d) for d, _ in docs), embed, 32,
-        old.get, lambda *a: None, lambda ps: None)
+        old.get, lambda *a: None, lambda ps, ready: None)
     assert reused == len(old) and sum(calls) == len(passages) - len(old)
     for p in passages:
         if p.passage_id in old:
@@ -86,4 +86,4 @@ def test_embedding_error_reaches_the_caller():
         raise RuntimeError("model exploded")
 
     with pytest.raises(RuntimeError, match="model exploded"):
-        chunk_and_embed((chunker.chunk(d) for d, _ in docs), broken, 8, lambda pid: None, lambda *a: None, lambda ps: None)
+        chunk_and_embed((chunker.chunk(d) for d, _ in docs), broken, 8, lambda pid: None, lambda *a: None, lambda ps, ready: None)
