@@ -21,6 +21,7 @@ GraphOpt = typer.Option([], "--graph", help="Extra rule file (TSV/CSV), repeatab
 NoGraphOpt = typer.Option(False, "--no-graph", help="Skip the knowledge graph.")
 EngineOpt = typer.Option("local", "--engine", help="Where the batch stages run: local (this process) or ray (Ray Data tasks and actors; pip install 'medkb[ray]').")
 RayAddressOpt = typer.Option(None, "--ray-address", help="With --engine ray: auto (the cluster `ray start` runs here) or ray://HOST:PORT; default: a local Ray instance.")
+EmbedBackendOpt = typer.Option("auto", "--embed-backend", envvar="MEDKB_EMBED_BACKEND", help="auto (the fastest backend that agrees with fp32 on this CPU, measured once per machine), torch-fp32, torch-bf16, onnx-fp32 or onnx-int8; recorded in the manifest, searches use the same.")
 RetractionsOpt = typer.Option([], "--retractions", help="Retraction list (CSV/TSV with a DOI, PMID or id column and a reason; a Retraction Watch export works), repeatable; kept by later updates.")
 
 
@@ -28,7 +29,7 @@ def _build(sources: list[Path], kb: Path | None, as_json: bool, embedder: str,
            graph: list[Path], no_graph: bool, update: bool, keep_versions: int | None,
            index: str, vector_precision: str, llm_summaries: bool,
            retractions: list[Path] | None = None, engine: str = "local",
-           ray_address: str | None = None) -> None:
+           ray_address: str | None = None, embed_backend: str = "auto") -> None:
     import medkb
 
     settings = medkb.BuildSettings(embedder=embedder, graph=not no_graph,
@@ -36,7 +37,8 @@ def _build(sources: list[Path], kb: Path | None, as_json: bool, embedder: str,
                                    index=index, vector_precision=vector_precision,
                                    llm_summaries=llm_summaries,
                                    retractions=tuple(retractions or ()),
-                                   engine=engine, ray_address=ray_address)
+                                   engine=engine, ray_address=ray_address,
+                                   extra={"embed_backend": embed_backend})
     cb, bars = progress()
     if bars is not None:
         bars.start()
@@ -74,11 +76,12 @@ def register(app: typer.Typer) -> None:
         retractions: list[Path] = RetractionsOpt,
         engine: str = EngineOpt,
         ray_address: str | None = RayAddressOpt,
+        embed_backend: str = EmbedBackendOpt,
     ) -> None:
         """Build a new KB version from SOURCES (reusing vectors of unchanged passages)."""
         run(lambda: _build(sources, kb, as_json, embedder, graph, no_graph, False,
                            keep_versions, index, vector_precision, llm_summaries, retractions,
-                           engine, ray_address))
+                           engine, ray_address, embed_backend))
 
     @app.command()
     def update(
@@ -95,12 +98,13 @@ def register(app: typer.Typer) -> None:
         retractions: list[Path] = RetractionsOpt,
         engine: str = EngineOpt,
         ray_address: str | None = RayAddressOpt,
+        embed_backend: str = EmbedBackendOpt,
     ) -> None:
         """Publish a new version for the corpus as it is now: added, changed and removed
         documents are detected by content hash; only changed passages are embedded."""
         run(lambda: _build(sources, kb, as_json, embedder, graph, no_graph, True,
                            keep_versions, index, vector_precision, llm_summaries, retractions,
-                           engine, ray_address))
+                           engine, ray_address, embed_backend))
 
     @app.command()
     def prune(kb: Path | None = KbOpt, keep: int = typer.Option(3, help="Versions to keep."),
