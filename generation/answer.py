@@ -397,6 +397,9 @@ def answer_question(question: str, version: Version, searcher: Any, backend: Any
     # The clinical block: graph facts numbered after the passages, citable like them.
     t = time.perf_counter()
     block = build_block(question, version, searcher, checker, hits) if checker is not None else None
+    if block is not None and block["question_type"] == "diagnosis" and block["differential"]:
+        hits = _with_leader_passages(hits, block["differential"][0], searcher, withheld_keys)
+        record["retrieved"] = retrieved_json(hits)
     found = facts(block)
     n = len(hits)
     fact_keys = list(range(n + 1, n + 1 + len(found)))
@@ -471,6 +474,22 @@ def answer_question(question: str, version: Version, searcher: Any, backend: Any
         record["abstain_reason"] = ("no supported claim remained" if final == [] else
                                     "the model declined and nothing it said is supported")
     return record
+
+
+def _with_leader_passages(hits: Sequence[ScoredPassage], lead: dict[str, Any], searcher: Any,
+                          withheld: dict[int, str], extra: int = 2) -> list[ScoredPassage]:
+    """The retrieved passages plus up to `extra` found for the differential's leader with its
+    matched findings (the question's words rarely name the diagnosis)."""
+    out = list(hits)
+    seen = {h.passage.passage_id for h in hits}
+    query = " ".join([lead["disease"], *(lead.get("matched") or ())[:4]])
+    for h in searcher.search(query, extra + 2):
+        if len(out) >= len(hits) + extra:
+            break
+        if h.passage.passage_id not in seen and not h.retraction and not injection_reason(h.passage.text):
+            seen.add(h.passage.passage_id)
+            out.append(h)
+    return out
 
 
 def clean_output(raw: str, hits: Sequence[ScoredPassage]) -> str:
