@@ -137,7 +137,7 @@ def build_block(question: str, version: Any, searcher: Any, verifier: Any,
                              "treatments": [], "safety": []}
     if qtype == "diagnosis" or (qtype == "treatment" and not (q.targets or q.diseases) and q.symptoms):
         block["differential"] = differential(question, q, version, searcher, verifier)
-    if qtype in ("safety", "dosing") or (q.asked and q.conditions) or (q.asked and q.taken):
+    if qtype in ("safety", "dosing") or ((q.asked or q.taken) and q.conditions) or (q.asked and q.taken):
         block["safety"] = safety_verdicts(graph, q, keep)
         block["verdict"] = overall(block["safety"])
     if qtype == "treatment":

@@ -186,10 +186,12 @@ def verdict_sentence(entry: dict[str, Any]) -> str:
 
 def safety_verdicts(graph: Any, q: QuestionReading, keep: Keep = _keep_all,
                     drugs: Sequence[Item] | None = None) -> list[dict[str, Any]]:
-    """Verdicts for the asked drugs (or `drugs`) against the patient's conditions and the
-    other drugs; worst first. A condition that is only a symptom or what the drug is asked for
+    """Verdicts for the asked drugs (or `drugs`; without either, the drugs taken) against the
+    patient's conditions and the other drugs; worst first. A condition that is only a symptom or what the drug is asked for
     gets an entry only when a rule concerns it."""
     asked = list(drugs if drugs is not None else q.asked)
+    if not asked and q.conditions:  # "she takes X and has Y: OK to continue?"
+        asked = list(q.taken)
     if not asked:
         return []
     out: list[dict[str, Any]] = []
