@@ -41,7 +41,8 @@ HEDGE_POST = re.compile(
 # A verb of its own ends a cue's reach ("without asthma, she has migraine"; "no fever and
 # reports a cough"), unless it directly follows the cue ("never had jaundice").
 VERB = re.compile(r"\b(has|have|had|is|are|was|were|presents?|presenting|reports?|reported|complains?|"
-                  r"takes?|taking|develops?|developed|needs?|feels?|shows?|resolved)\b")
+                  r"takes?|taking|develops?|developed|needs?|feels?|shows?|resolved|gets?|getting|got|"
+                  r"(?:he|she|it|that|there)'s)\b")
 TERMINATOR = re.compile(
     r"\b(but|however|although|though|except|apart from|aside from|which|who|whereas|yet|"
     r"because|due to|secondary to|nevertheless|just|only)\b|[;:]")

@@ -41,6 +41,7 @@ DEFAULT_TRUST = 0.8
 SUBTYPE_WEIGHT = 0.5
 NEGATED_PENALTY = 0.5
 PRIOR_WEIGHT = 0.15
+COVERAGE_WEIGHT = 0.4
 RETRIEVAL_K = 10
 RETRIEVAL_WEIGHT = 0.35
 TITLE_CREDIT, MENTION_CREDIT = 1.0, 0.25
@@ -149,7 +150,8 @@ class DiseaseFindings:
             p = self.profiles[d]
             lost = sum(self.weight(f) * p[f] for f in absent if f in p)
             coverage = min(g / max(self.mass[d], 1e-9), 1.0)
-            score = (g / total) * (0.6 + 0.4 * math.sqrt(coverage)) - NEGATED_PENALTY * lost / total
+            score = (g / total) * (1 - COVERAGE_WEIGHT + COVERAGE_WEIGHT * math.sqrt(coverage)) \
+                - NEGATED_PENALTY * lost / total
             scores.append((score + self.prior.get(d, 0.0), d))
         scores.sort(key=lambda x: (-x[0], x[1]))
         out: dict[str, Candidate] = {}
