@@ -247,3 +247,14 @@ def test_safety_eval_rejects_a_bad_file(tmp_path: Path) -> None:
     bad.write_text('{"question": "x", "drug": "y", "verdict": "maybe"}\n')
     with pytest.raises(InputError, match="line 1"):
         load(bad)
+
+
+def test_a_diagnosis_explaining_fewer_findings_fails_and_strict_leads_with_the_differential(env) -> None:
+    q = "A 45-year-old man has fever, neck stiffness and photophobia. What is the most likely diagnosis?"
+    flag = _ask(env, q, "The most likely diagnosis is pneumonia [1].", policy="flag")
+    assert flag["clinical"]["differential"][0]["disease"] == "meningitis"
+    assert any(c["rule"] == "diagnosis_consistency" and c["status"] == "fail" for c in flag["checks"])
+    strict = _ask(env, q, "The most likely diagnosis is pneumonia [1].")
+    jsonschema.validate(strict, contract("ask"))
+    assert strict["answer"].startswith("The most likely diagnosis in the knowledge graph is meningitis")
+    assert "pneumonia" not in strict["answer"].lower()
