@@ -17,6 +17,17 @@ def _length_function(tokenizer: Any):
     if tokenizer is None:
         # Roughly 1.3 word pieces per word for English biomedical text.
         return lambda text: int(len(text.split()) * 1.3) + 1
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        # A private copy of the fast tokenizer, without padding or truncation: the build embeds
+        # in another thread meanwhile (ingest.flow), and a Hugging Face tokenizer call sets the
+        # padding and truncation of its shared backend. Same token counts as encode().
+        from tokenizers import Tokenizer
+
+        own = Tokenizer.from_str(backend.to_str())
+        own.no_truncation()
+        own.no_padding()
+        return lambda text: len(own.encode(text, add_special_tokens=False).ids)
     # verbose=False: texts longer than the model's window are expected here (we measure them).
     return lambda text: len(tokenizer.encode(text, add_special_tokens=False, verbose=False))
 

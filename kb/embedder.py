@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -64,6 +65,9 @@ class SentenceTransformerEmbedder:
         self.device = device
         self._model: Any = None
         self._precision: str | None = None
+        # One encode at a time: the tokenizer's padding state is shared, and the build embeds
+        # passages in one thread while enrichment embeds prototypes in another.
+        self._lock = threading.Lock()
 
     def _load(self) -> Any:
         if self._model is None:
@@ -101,12 +105,6 @@ class SentenceTransformerEmbedder:
     def tokenizer(self) -> Any:
         return self._load().tokenizer
 
-    def count_tokens(self, texts: Sequence[str]) -> int:
-        """Tokens the model is fed for `texts` (after truncation, with special tokens)."""
-        tok = self.tokenizer()
-        enc = tok(list(texts), truncation=True, max_length=self.max_tokens, verbose=False)
-        return sum(len(ids) for ids in enc["input_ids"])
-
     def embed(
         self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None
     ) -> np.ndarray:
@@ -123,18 +121,23 @@ class SentenceTransformerEmbedder:
             for lo in range(0, len(order), step):
                 idx = order[lo : lo + step]
                 batch = [texts[i] for i in idx]
-                if self.precision == "bf16":
-                    with torch.autocast("cpu", dtype=torch.bfloat16):
-                        vecs = model.encode(batch, batch_size=self.batch_size, convert_to_numpy=False,
-                                            convert_to_tensor=True, normalize_embeddings=True)
-                else:
-                    vecs = model.encode(batch, batch_size=self.batch_size, convert_to_tensor=True,
-                                        normalize_embeddings=True)
+                with self._lock:
+                    vecs = self._encode(model, batch)
                 arr = vecs.float().cpu().numpy()
                 out[idx] = arr / np.maximum(np.linalg.norm(arr, axis=1, keepdims=True), 1e-12)
                 if progress:
                     progress(len(idx))
         return out
+
+    def _encode(self, model: Any, batch: list[str]) -> Any:
+        import torch
+
+        if self.precision == "bf16":
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return model.encode(batch, batch_size=self.batch_size, convert_to_numpy=False,
+                                    convert_to_tensor=True, normalize_embeddings=True)
+        return model.encode(batch, batch_size=self.batch_size, convert_to_tensor=True,
+                            normalize_embeddings=True)
 
 
 class HashEmbedder:

@@ -230,15 +230,6 @@ class OnnxEmbedder:
         self._load()
         return {"fused": self._meta.get("fused", {}), "file": VARIANTS[self.variant]}
 
-    def count_tokens(self, texts: Sequence[str]) -> int:
-        """Tokens this embedder feeds the model for `texts` (after truncation, with specials)."""
-        self._load()
-        self._tok.no_padding()
-        try:
-            return sum(len(e.ids) for e in self._tok.encode_batch(list(texts)))
-        finally:
-            self._tok.enable_padding(pad_id=self._tok.token_to_id("[PAD]") or 0)
-
     def embed(self, texts: Sequence[str], *,
               progress: Callable[[int], None] | None = None) -> np.ndarray:
         session = self._load()

@@ -87,3 +87,37 @@ def test_embedding_error_reaches_the_caller():
 
     with pytest.raises(RuntimeError, match="model exploded"):
         chunk_and_embed((chunker.chunk(d) for d, _ in docs), broken, 8, lambda pid: None, lambda *a: None, lambda ps, ready: None)
+
+
+def test_chunk_lengths_unaffected_by_concurrent_padded_encoding():
+    """The chunker counts tokens with a private tokenizer copy: same counts as encode(), and a
+    padded batch encoded with the shared tokenizer in another thread cannot change them."""
+    from transformers import AutoTokenizer
+
+    from ingest.chunking import _length_function
+    from kb.models import embedder_path
+
+    tok = AutoTokenizer.from_pretrained(embedder_path("all-MiniLM-L6-v2"))
+    texts = [" ".join(["Asthma, wheeze; inhaled corticosteroids (ICS) 200 µg."] * k)
+             for k in (1, 3, 20, 90)]
+    length = _length_function(tok)
+    want = [len(tok.encode(t, add_special_tokens=False, verbose=False)) for t in texts]
+    stop = threading.Event()
+    errors: list[Exception] = []
+
+    def pad_forever():
+        while not stop.is_set():
+            try:
+                out = tok(texts, padding=True, truncation=True, max_length=256)
+                assert len({len(x) for x in out["input_ids"]}) == 1
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(exc)
+
+    other = threading.Thread(target=pad_forever)
+    other.start()
+    try:
+        got = [[length(t) for t in texts] for _ in range(30)]
+    finally:
+        stop.set()
+        other.join()
+    assert all(g == want for g in got) and not errors
