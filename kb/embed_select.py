@@ -189,8 +189,8 @@ def calibrate(model: str, *, refresh: bool = False) -> dict[str, Any]:
 def choose(model: str, requested: str = "auto") -> tuple[str, dict[str, Any]]:
     """The backend to build with and the calibration behind the choice. An explicit request
     (`--embed-backend`, $MEDKB_EMBED_BACKEND) is honoured, with its measured agreement."""
-    requested = os.environ.get("MEDKB_EMBED_BACKEND", requested) if requested == "auto" \
-        else requested
+    if requested == "auto":
+        requested = os.environ.get("MEDKB_EMBED_BACKEND") or "auto"
     if requested != "auto" and requested not in BACKENDS:
         from kb.errors import KBError
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -208,6 +209,8 @@ def make_embedder(model: str, backend: str = "torch") -> Embedder:
 
     name, calibration = choose(model, backend)
     emb: Any = make_backend(model, name)
+    if backend == "auto":  # what choose() honoured
+        backend = os.environ.get("MEDKB_EMBED_BACKEND") or "auto"
     emb.selection = {"requested": backend, "calibration": calibration}
     return emb
 
