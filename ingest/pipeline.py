@@ -270,9 +270,10 @@ def _extract_and_graph(passages: list[Passage], options: BuildOptions, previous:
                        engine: Any = None) -> tuple[Any, list[tuple], int, int, str, int]:
     """The graph, mention rows, counts, the extraction fingerprint and how many passages
     kept the previous version's extractions. Edges from `retracted` passages are flagged."""
-    from ingest import retractions, reuse, stages
+    from ingest import retractions, reuse
     from ingest.curated import load_curated
     from kb.graph import KnowledgeGraph
+    from kb.vocabulary import Vocabulary
 
     assert options.graph_seeds is not None
     progress("graph", 0, 1)
@@ -283,7 +284,9 @@ def _extract_and_graph(passages: list[Passage], options: BuildOptions, previous:
     todo = [p for p in passages if p.passage_id not in done]
     if todo:
         engine = engine or get_engine("local")
-        vocabulary = partial(stages.vocabulary_for, options.graph_seeds, options.graph_files)
+        # the entities are loaded already (once): the matcher is built from them in each
+        # process that extracts (here, or each Ray actor)
+        vocabulary = partial(Vocabulary.from_entities, entities)
         for m, e in engine.extract(todo, vocabulary, _ticker(progress, "extract", len(todo))):
             mentions.extend(m)
             lit_edges.extend(e)
