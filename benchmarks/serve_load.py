@@ -193,6 +193,8 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--sequential", type=int, default=20, help="requests per endpoint, phases 1-2")
+    ap.add_argument("--rounds", type=int, default=1, help="load rounds (RSS after each: does it "
+                    "level off?)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (server and peer)")
     ap.add_argument("--queue-size", type=int, default=32, help="the server's; the burst sends "
                     "2 x (queue + 1) + clients asks at once")
@@ -219,9 +221,17 @@ def main() -> None:
         print(f"[2/4] warm latency through HTTP, one client ({server.url}) ...", flush=True)
         report["http_ms"] = sequential(server.url, work, args.sequential, skip)
         report["rss_before_mib"] = rss_mib(pid)
-        print(f"[3/4] {args.clients} clients for {args.seconds:.0f} s ...", flush=True)
-        report["load"] = load(server.url, pid, work, args.clients, args.seconds, skip)
-        report["rss_after_mib"] = rss_mib(pid)
+        report["rounds"] = []
+        for rnd in range(args.rounds):
+            print(f"[3/4] {args.clients} clients for {args.seconds:.0f} s (round {rnd + 1} of "
+                  f"{args.rounds}) ...", flush=True)
+            before = rss_mib(pid)
+            report["load"] = load(server.url, pid, work, args.clients, args.seconds, skip)
+            report["rss_after_mib"] = rss_mib(pid)
+            report["rounds"].append({"rss_before_mib": before,
+                                     "rss_after_mib": report["rss_after_mib"],
+                                     "errors": sum(v["errors"] for k, v in report["load"].items()
+                                                   if not k.startswith("_"))})
         size = 2 * (args.queue_size + 1) + args.clients
         print(f"[4/4] burst of {size} asks against a queue of {args.queue_size} ...", flush=True)
         report["burst"] = burst(server.url, work, size)
@@ -240,7 +250,7 @@ def print_report(r: dict) -> None:
             print(f"  /api/{name:<9} {label:<7} {s['p50']:>12.1f} {s['p95']:>7.1f} "
                   f"{s['p99']:>7.1f} {peer_cols}")
     lo = r["load"]
-    print(f"\nload: {r['clients']} clients, {lo['_wall_s']:.0f} s"
+    print(f"\nload (last round): {r['clients']} clients, {lo['_wall_s']:.0f} s"
           f"                 req/s     p50     p95     p99  errors")
     for name in ENDPOINTS:
         if name in lo:
@@ -254,6 +264,9 @@ def print_report(r: dict) -> None:
           f"(growth {r['rss_after_mib'] - r['rss_before_mib']:+.0f} MiB); during: min "
           f"{min(samples):.0f}, max {max(samples):.0f}, last-10s mean "
           f"{statistics.fmean(samples[-10:]):.0f} vs first-10s mean {statistics.fmean(samples[:10]):.0f}")
+    for i, rnd in enumerate(r["rounds"], start=1):
+        print(f"  round {i}: RSS {rnd['rss_before_mib']:.0f} -> {rnd['rss_after_mib']:.0f} MiB, "
+              f"{rnd['errors']} errors")
     b = r["burst"]
     print(f"queue burst: {b['requests']} asks -> {b['statuses']} in {b['seconds']:.1f} s; "
           f"503s with Retry-After: {b['503_with_retry_after']}")

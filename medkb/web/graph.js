@@ -18,9 +18,12 @@ function short(text, n) {
   return text.length > n ? text.slice(0, n - 1) + "…" : text;
 }
 
-const PALETTE = ["#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#bf3989", "#0a7ea4",
-  "#e16f24", "#4d2d00", "#57ab5a", "#f0b429",
-  "#6e7781"];
+const PALETTE = ["#1f6feb", "#8250df", "#0a7ea4", "#6e7781", "#4d2d00", "#f0b429", "#116329",
+  "#953800"];
+
+// Clinical relations keep their meaning in colour: green helps, red harms, amber warns.
+const KNOWN = { treats: "#1a7f37", palliates: "#57ab5a", contraindicated_in: "#d1242f",
+  interacts_with: "#e16f24", not_indicated_for: "#9a6700", causes: "#bf3989" };
 
 // Up to MAX_NEIGHBOURS edges, taken in turn from each relation so rare ones are not crowded out.
 function pick(edges) {
@@ -45,7 +48,7 @@ export function renderGraph(doc, onNode) {
   const edges = doc.edges || [];
   const shown = pick(edges);
   const relations = [...new Set(shown.map((e) => e.relation))];
-  const colour = (rel) => PALETTE[relations.indexOf(rel) % PALETTE.length];
+  const colour = (rel) => KNOWN[rel] || PALETTE[relations.indexOf(rel) % PALETTE.length];
   const width = 760, height = 540, cx = width / 2, cy = height / 2, radius = 210;
   const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, class: "graph-svg", role: "img",
     "aria-label": `Graph neighbourhood of ${entity.name}` });
