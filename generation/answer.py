@@ -502,12 +502,21 @@ def clean_output(raw: str, hits: Sequence[ScoredPassage]) -> str:
     lines = []
     for line in text.splitlines():
         line = re.sub(r"^\s*(?:\d{1,2}|[a-z])[.)]\s+", "", line).strip()
-        if not line or re.fullmatch(r"(?:\[\d+\]\s*)+[.,;:]?", line):
+        line = re.sub(r"^(?:\[\d+\]\s*[,.;:]?\s*)+", "", line)  # keys before any text
+        if not line or _title_like(line):
             continue
         if not re.search(r"[.!?](?:\s*\[[^\]]+\])*\s*$", line):
             line += "."
         lines.append(line)
     return " ".join(lines)
+
+
+def _title_like(line: str) -> bool:
+    """A heading the model copied ("Angina Treatment For Chest Pain"), not a sentence."""
+    words = [w.strip("()[]{},.;:!\"'") for w in re.sub(r"\[[^\]]*\]", " ", line).split()]
+    words = [w for w in words if w]
+    long = [w for w in words if len(w) > 3]
+    return 3 <= len(words) <= 10 and bool(long) and all(w[0].isupper() for w in long)
 
 
 def _states_dose(claims: Sequence[VerifiedClaim], graph_keys: set[int]) -> bool:
