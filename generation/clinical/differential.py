@@ -43,7 +43,7 @@ NEGATED_PENALTY = 0.5
 PRIOR_WEIGHT = 0.15
 COVERAGE_WEIGHT = 0.4
 RETRIEVAL_K = 10
-RETRIEVAL_WEIGHT = 0.35
+RETRIEVAL_WEIGHT = 0.7
 TITLE_CREDIT, MENTION_CREDIT = 1.0, 0.25
 # A retrieved document whose title names no graph disease still proposes it, by title (id null).
 TITLE_PREFIX = "title:"
