@@ -54,6 +54,10 @@ def render(out: dict[str, Any]) -> str:
     if st:
         lines.append("MedKB stages, time to each stage's last event (s): "
                      + ", ".join(f"{k} {v:.2f}" for k, v in st.items()))
+    if medkb.get("embedder_busy_seconds") is not None:
+        lines.append(f"MedKB's embedder was busy {medkb['embedder_busy_seconds']:.1f} s of the build's "
+                     f"{medkb['seconds']:.1f} s ({medkb['embedder_busy_share']:.2f}: the rest of the "
+                     "build is off the critical path to that extent; same seconds, same load)")
     ratios = out["ratios"]
 
     def fmt(x: float | None) -> str:
