@@ -75,8 +75,12 @@ class CitationJudge:
         self.version = version
         self._texts: dict[str, str | None] = {}
 
-    def problem(self, citation: dict[str, Any], retrieved: set[str]) -> str | None:
-        """None when valid, else `not_retrieved` or `span_mismatch`."""
+    def problem(self, citation: dict[str, Any], retrieved: set[str],
+                facts: dict[Any, str] | None = None) -> str | None:
+        """None when valid, else `not_retrieved` or `span_mismatch`. A graph citation is valid
+        when it quotes the record's graph fact of that key (`facts`: key -> text)."""
+        if citation.get("kind") == "graph":
+            return None if (facts or {}).get(citation.get("key")) == citation.get("text") else "not_retrieved"
         if citation.get("passage_id") not in retrieved:
             return "not_retrieved"
         doc_id = citation.get("doc_id")
@@ -94,9 +98,12 @@ class CitationJudge:
 def summarise(record: dict[str, Any], judge: CitationJudge) -> dict[str, Any]:
     """The per-question numbers of one generation record."""
     retrieved = {r["passage_id"] for r in record.get("retrieved") or ()}
+    facts = {f["key"]: f["text"] for f in record.get("graph_facts") or ()}
     claims = record.get("all_claims") or record.get("claims") or []
-    problems = [judge.problem(c, retrieved) for c in record.get("citations") or ()]
-    parsed = parse_sentence(record.get("raw_output") or "", len(retrieved))
+    graph_claims = [c for c in claims if c.get("citations") and set(c["citations"]) <= set(facts)]
+    claims = [c for c in claims if c not in graph_claims]  # the model's / the passages' own
+    problems = [judge.problem(c, retrieved, facts) for c in record.get("citations") or ()]
+    parsed = parse_sentence(record.get("raw_output") or "", len(record.get("retrieved") or ()) + len(facts))
     invented = list(record.get("invented_keys") or ())
     checks: dict[str, dict[str, int]] = {}
     for c in record.get("checks") or ():
@@ -105,6 +112,7 @@ def summarise(record: dict[str, Any], judge: CitationJudge) -> dict[str, Any]:
         "abstained": bool(record.get("abstained")),
         "abstain_reason": record.get("abstain_reason"),
         "claims": len(claims),
+        "graph_claims": len(graph_claims),
         "unsupported": sum(not c.get("supported") for c in claims),
         "post_hoc": sum(not c.get("by_model", True) for c in claims),
         "citations": len(problems),
