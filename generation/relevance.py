@@ -30,6 +30,7 @@ from kb.graph import DISEASE, DRUG_TYPES
 
 CLOSE_MEANING = 0.5  # MiniLM cosine of a claim to the question that counts as on topic
 DUPLICATE = 0.92  # MiniLM cosine above which two claims say the same thing
+WORD_OVERLAP = 0.9  # or this share of the shorter claim's words found in the other
 DOSE = re.compile(r"\b\d+(?:\.\d+)?\s*(?:-|to|–)?\s*\d*(?:\.\d+)?\s*(?:mg|mcg|µg|micrograms?|g|grams?|units?|"
                   r"iu|ml|mL|mg/kg|milligrams?)\b|\b(?:once|twice|three times|four times)\s+(?:a\s+)?"
                   r"(?:day|daily)\b|\bevery\s+\d+\s*(?:hours?|h)\b", re.I)
@@ -63,15 +64,26 @@ def _norm(text: str) -> str:
     return " ".join(re.sub(r"\[[^\]]*\]|[^\w\s]", " ", text.lower()).split())
 
 
+_NEGATORS = frozenset({"no", "not", "never", "avoid", "without", "nor", "cannot", "don", "t"})
+
+
+def _overlap(a: set[str], b: set[str]) -> float:
+    """Share of the shorter word set found in the other; 0 when one negates and the other not."""
+    if not a or not b or (a & _NEGATORS) != (b & _NEGATORS):
+        return 0.0
+    return len(a & b) / min(len(a), len(b))
+
+
 def dedupe(texts: Sequence[str], embedder: Any = None, threshold: float = DUPLICATE) -> list[int]:
     """Indices of the texts to keep: the first of each group of near-duplicates (same words,
-    or cosine >= threshold)."""
+    nearly all of the shorter one's words in the other, or cosine >= threshold)."""
     keep: list[int] = []
     seen: set[str] = set()
+    words = [set(_norm(t).split()) for t in texts]
     vecs = embedder.embed(list(texts)) if embedder is not None and texts else None
     for i, t in enumerate(texts):
         n = _norm(t)
-        if n in seen:
+        if n in seen or any(_overlap(words[i], words[j]) >= WORD_OVERLAP for j in keep):
             continue
         if vecs is not None and keep and float(np.max(vecs[keep] @ vecs[i])) >= threshold:
             continue

@@ -216,6 +216,9 @@ def test_questions_and_list_fragments_are_never_evidence() -> None:
     assert not usable_sentence("1.") and not usable_sentence("a.") and not usable_sentence("1. Thirst.")
     assert usable_sentence("a. Metformin is a medicine for type 2 diabetes.")
     assert dedupe(["Take it daily.", "take it daily", "Something else entirely."]) == [0, 2]
+    assert dedupe(["The most likely diagnosis in the knowledge graph is croup: it explains stridor.",
+                   "The most likely diagnosis is croup: it explains stridor."]) == [0]
+    assert dedupe(["Metformin is safe here.", "Metformin is not safe here."]) == [0, 1]
 
 
 def test_extractive_answers_quote_no_question(env) -> None:
