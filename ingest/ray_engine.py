@@ -1,20 +1,22 @@
-"""The Ray engine: the ingest stages as Ray Data tasks and actors (DESIGN §9).
+"""The Ray engine: the ingest stages on Ray tasks and actors (DESIGN §9).
 
   read     Ray Data tasks over batches of files (PDFs in a sandboxed child per task);
-  chunk    tasks; each worker process builds its chunker (the embedder's tokenizer) once;
-  embed    an actor pool; each actor loads the embedder once (bf16 where the CPU has it,
-           exactly as locally: the same kb.embedder code decides);
-  extract  an actor pool; each actor builds the entity matcher once.
+  chunk    Ray tasks of CHUNK_BATCH documents, submitted as files are read; each worker
+           process builds its chunker (the embedder's tokenizer) once;
+  embed    one actor per CPU, kept for the whole build; each loads the embedder once (bf16
+           where the CPU has it, exactly as locally: the same kb.embedder code decides);
+  extract  a Ray Data actor pool; each actor builds the entity matcher once.
 
-Results stream back to the driver in input order (Ray Data `preserve_order`); the driver
+Results stream back to the driver in input order (Ray Data `preserve_order`; tasks and actor
+calls collected in submission order, a bounded number in flight); the driver
 (ingest.pipeline) alone writes the version, so the on-disk format, the atomic publish, the
 writer lock and the ledger are the same as with the local engine. A worker that dies is
-replaced and its batch run again (Ray Data retries tasks and restarts actors), so a lost
-worker costs time, never records.
+replaced and its batch run again (tasks are retried, actors restarted with their calls
+retried), so a lost worker costs time, never records.
 
 Records cross process boundaries as JSON (documents, passages, edges) and numpy arrays
-(vectors). Inputs are handed to Ray in windows of WINDOW items so the driver never builds
-one Ray dataset of the whole corpus.
+(vectors). Ray Data inputs are handed over in windows of WINDOW items so the driver never
+builds one Ray dataset of the whole corpus.
 
 Needs the `ray` extra: `pip install 'medkb[ray]'` (ray[data]) on the driver and on every node.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -40,6 +43,12 @@ log = logging.getLogger(__name__)
 WINDOW = 50_000  # items per Ray dataset (one window in flight at a time)
 FAULT_ENV = "MEDKB_RAY_FAULT"  # "<stage>:<batch>:<marker file>": tests kill a worker once
 OBJECT_STORE_BYTES = 512 * 1024 * 1024  # a local instance's object store (rows stream through)
+# Logical CPUs each worker asks Ray for. The build overlaps its stages (ingest.flow): the
+# embedding actors live for the whole build while chunk tasks and the extraction actors run,
+# so together they must fit in the cluster's CPUs or Ray would wait forever for a free one.
+# Per CPU: 0.5 for an embedding actor, 0.25 for an extraction actor, 0.25 left for tasks.
+EMBED_CPUS, EXTRACT_CPUS, TASK_CPUS = 0.5, 0.25, 0.25
+MODEL_ENV = ("MEDKB_CACHE", "MEDKB_WHEELHOUSE", "HF_HOME", "HF_HUB_OFFLINE")
 
 
 # -- records as JSON ------------------------------------------------------------------------
@@ -99,19 +108,17 @@ def _read_task(batch: dict[str, np.ndarray], limits: Any) -> dict[str, list[str]
 _CHUNKERS: dict[tuple, Any] = {}
 
 
-def _chunk_task(batch: dict[str, np.ndarray], chunking: Any, embedder_id: str
-                ) -> dict[str, list[str]]:
+def _chunk_rows(docs: list[str], chunking: Any, embedder_id: str) -> list[str]:
+    """Passages (JSON) of each document (JSON); the chunker is built once per process."""
     from ingest import stages
     from ingest.chunking import Chunker
     from kb.embedder import make_embedder
 
     key = (repr(chunking), embedder_id)
-    if key not in _CHUNKERS:  # once per worker process
+    if key not in _CHUNKERS:
         _CHUNKERS[key] = Chunker(chunking, tokenizer=make_embedder(embedder_id).tokenizer())
-    docs = [doc_from(str(s)) for s in batch["doc"]]
-    out = stages.chunk_batch(docs, _CHUNKERS[key])
-    return {"passages": [json.dumps([asdict(p) for p in plist], ensure_ascii=False)
-                         for plist in out]}
+    out = stages.chunk_batch([doc_from(s) for s in docs], _CHUNKERS[key])
+    return [json.dumps([asdict(p) for p in plist], ensure_ascii=False) for plist in out]
 
 
 class EmbedActor:
@@ -124,11 +131,10 @@ class EmbedActor:
         self.fault = fault
         self.batches = 0
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def embed(self, texts: list[str]) -> np.ndarray:
         self.batches += 1
         _fault("embed", self.batches, self.fault)
-        texts = [str(t) for t in batch["text"]]
-        return {"i": batch["i"], "vector": self.embedder.embed(texts)}
+        return self.embedder.embed(texts)
 
 
 class ExtractActor:
@@ -165,6 +171,11 @@ class RayEngine:
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False,
                                       "ignore_reinit_error": True}
+            # Workers find the models where the driver does (the path must exist on every
+            # node: a shared volume, or `medkb models pull` on each).
+            env = {k: os.environ[k] for k in MODEL_ENV if k in os.environ}
+            if env:
+                kwargs["runtime_env"] = {"env_vars": env}
             if address:
                 kwargs["address"] = address
             else:
@@ -181,6 +192,8 @@ class RayEngine:
         ctx.print_on_execution_start = False
         self.cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         self.fault = os.environ.get(FAULT_ENV)
+        self._chunk_fn: Any = None
+        self._embedders: dict[str, list[Any]] = {}
 
     def _pool(self) -> int:
         return max(1, self.cpus)
@@ -195,7 +208,7 @@ class RayEngine:
         for window in self._windows(list(files)):
             ds = self._ray.data.from_items([{"path": str(p)} for p in window])
             ds = ds.map_batches(_read_task, fn_kwargs={"limits": limits},
-                                batch_size=READ_BATCH, num_cpus=1)
+                                batch_size=READ_BATCH, num_cpus=TASK_CPUS)
             for row in ds.iter_rows():
                 d = json.loads(row["result"])
                 r = ReadResult(documents=[(doc_from(s), o) for s, o in d["documents"]],
@@ -203,41 +216,61 @@ class RayEngine:
                 yield r
                 tick(READ_BATCH)
 
+    def _ordered(self, submit: Callable[[int, Any], Any], batches: Iterator[Any]
+                 ) -> Iterator[Any]:
+        """Results of `submit(i, batch)` (object refs) in submission order, with at most
+        two batches per CPU in flight (bounded memory on the driver and in the store)."""
+        inflight: deque[Any] = deque()
+        for i, batch in enumerate(batches):
+            inflight.append(submit(i, batch))
+            if len(inflight) >= 2 * self.cpus:
+                yield self._ray.get(inflight.popleft())
+        while inflight:
+            yield self._ray.get(inflight.popleft())
+
     def chunk(self, docs: Sequence[Document], chunking: Any, embedder: Any, tick: Tick
               ) -> Iterator[list[Passage]]:
-        for window in self._windows(list(docs)):
-            ds = self._ray.data.from_items([{"doc": doc_json(d)} for d in window])
-            ds = ds.map_batches(_chunk_task, fn_kwargs={"chunking": chunking,
-                                                        "embedder_id": embedder.model_id},
-                                batch_size=CHUNK_BATCH, num_cpus=1)
-            for row in ds.iter_rows():
-                yield [Passage(**p) for p in json.loads(row["passages"])]
-                tick(1)
+        """Ray tasks of CHUNK_BATCH documents (the build calls this per read batch, as files
+        arrive: tasks, not a Ray dataset per call); each worker process builds its chunker
+        once."""
+        if self._chunk_fn is None:
+            self._chunk_fn = self._ray.remote(num_cpus=TASK_CPUS, max_retries=-1)(_chunk_rows)
+        fn = self._chunk_fn
+
+        def submit(_: int, batch: Sequence[Document]) -> Any:
+            return fn.remote([doc_json(d) for d in batch], chunking, embedder.model_id)
+
+        it = (docs[i : i + CHUNK_BATCH] for i in range(0, len(docs), CHUNK_BATCH))
+        for rows in self._ordered(submit, it):
+            for plist in rows:
+                yield [Passage(**p) for p in json.loads(plist)]
+            tick(len(rows))
 
     def embed(self, texts: Sequence[str], embedder: Any, tick: Tick) -> Iterator[np.ndarray]:
-        for lo in range(0, len(texts), WINDOW):
-            window = texts[lo : lo + WINDOW]
-            ds = self._ray.data.from_items([{"i": lo + i, "text": t}
-                                            for i, t in enumerate(window)])
-            ds = ds.map_batches(EmbedActor, fn_constructor_args=(embedder.model_id, self.fault),
-                                batch_size=EMBED_BATCH, num_cpus=1, batch_format="numpy",
-                                compute=self._ray.data.ActorPoolStrategy(size=self._pool()))
-            expect = lo
-            for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-                idx = np.asarray(batch["i"])
-                if len(idx) and idx[0] != expect:
-                    raise KBError(f"Ray returned embeddings out of order at {idx[0]} "
-                                  f"(expected {expect})")
-                expect += len(idx)
-                yield np.asarray(batch["vector"], dtype=np.float32).reshape(len(idx), -1)
-                tick(len(idx))
+        """An actor per CPU, started on the first call and kept for the build (the build
+        calls this per window of passages); batches go round-robin, results come back in
+        order. An actor whose process dies is restarted and its batch run again."""
+        actors = self._embedders.get(embedder.model_id)
+        if actors is None:
+            cls = self._ray.remote(num_cpus=EMBED_CPUS, max_restarts=-1,
+                                   max_task_retries=-1)(EmbedActor)
+            actors = [cls.remote(embedder.model_id, self.fault) for _ in range(self._pool())]
+            self._embedders[embedder.model_id] = actors
+
+        def submit(i: int, batch: Sequence[str]) -> Any:
+            return actors[i % len(actors)].embed.remote(list(batch))
+
+        it = (texts[i : i + EMBED_BATCH] for i in range(0, len(texts), EMBED_BATCH))
+        for vecs in self._ordered(submit, it):
+            yield np.asarray(vecs, dtype=np.float32)
+            tick(len(vecs))
 
     def extract(self, passages: Sequence[Passage], vocabulary: Callable[[], Any], tick: Tick
                 ) -> Iterator[tuple[list[tuple], list[Any]]]:
         for window in self._windows(list(passages)):
             ds = self._ray.data.from_items([{"passage": passage_json(p)} for p in window])
             ds = ds.map_batches(ExtractActor, fn_constructor_args=(vocabulary, self.fault),
-                                batch_size=EXTRACT_BATCH, num_cpus=1,
+                                batch_size=EXTRACT_BATCH, num_cpus=EXTRACT_CPUS,
                                 compute=self._ray.data.ActorPoolStrategy(size=self._pool()))
             for row in ds.iter_rows():
                 d = json.loads(row["result"])
@@ -246,6 +279,10 @@ class RayEngine:
                 tick(EXTRACT_BATCH)
 
     def close(self) -> None:
+        for actors in self._embedders.values():
+            for a in actors:
+                self._ray.kill(a)
+        self._embedders.clear()
         if self._owned:
             self._ray.shutdown()
             self._owned = False
