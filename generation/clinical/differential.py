@@ -211,7 +211,11 @@ class Differential:
         self.matcher = FindingMatcher(graph, self.memo)
         self.index = DiseaseFindings(graph, self.matcher)
         if searcher is not None and self.memo is not None and getattr(searcher, "embedder", None) is embedder:
-            searcher.dense.embedder = self.memo  # same model; answers from the primed batch
+            # Same model: the searcher's query vector comes from the primed batch (one model
+            # call per description, not two); unprimed texts go to the model as before.
+            searcher.embedder = self.memo
+            if getattr(getattr(searcher, "dense", None), "embedder", None) is embedder:
+                searcher.dense.embedder = self.memo
         self.searcher = searcher
         self.version = version
         self.retrieval_weight = retrieval_weight
