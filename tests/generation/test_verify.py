@@ -171,7 +171,7 @@ DIAGNOSIS = [
      "pneumonia", "pass"),
     ("Wheezing and shortness of breath at night. Diagnosis?", "Asthma is the most likely diagnosis.", "asthma", "pass"),
     ("Fever, fatigue and an enlarged spleen. Diagnosis?", "Infectious mononucleosis.", "infectious mononucleosis", "pass"),
-    ("Fever, productive cough and chest pain. Diagnosis?", "The diagnosis is Graves' disease.", "Graves' disease", "warn"),
+    ("Fever, productive cough and chest pain. Diagnosis?", "The diagnosis is Graves' disease.", "Graves' disease", "fail"),
     ("Fever, cough. Diagnosis?", "Pneumonia is likely; asthma is unlikely.", "asthma", "none"),
 ]
 
@@ -182,16 +182,17 @@ def test_diagnosis_consistency(verifier, question: str, answer: str, dx: str, st
 
 
 def test_diagnosis_supported_by_a_retrieved_passage(env) -> None:
-    """The graph lists no symptom of GERD; a retrieved passage saying it causes heartburn does."""
+    """GERD presents with heartburn: the graph says so (medkb_findings.tsv, MedlinePlus), and the
+    check with retrieved passages passes too. (The passage-only path lost its example when the
+    graph gained GERD's findings.)"""
     version, searcher, verifier = env
     q, answer = "Heartburn after meals. What is the diagnosis?", "Gastroesophageal reflux disease."
-    assert worst(rules(verifier, q, answer), "diagnosis_consistency", "gastroesophageal reflux disease") == "warn"
+    assert worst(rules(verifier, q, answer), "diagnosis_consistency", "gastroesophageal reflux disease") == "pass"
     from generation.answer import check_answer
 
     out = check_answer(q, answer, version, searcher, checker=verifier)
     (c,) = [c for c in out["checks"] if c["rule"] == "diagnosis_consistency"]
-    assert c["status"] == "pass" and c["evidence"][0]["source"] == "retrieved passage"
-    assert "heartburn" in c["evidence"][0]["text"]
+    assert c["status"] == "pass" and c["evidence"]
 
 
 def test_no_symptoms_no_diagnosis_check(verifier) -> None:
