@@ -26,6 +26,7 @@ from generation.clinical.lexicon import read_tsv
 from kb.graph import SYMPTOM
 from kb.negation import assertion
 from kb.sentences import sentence_spans
+from kb.vector_cache import cached_embed
 from kb.vocabulary import fold
 
 # Words that carry no finding on their own; a leftover phrase made only of these is skipped.
@@ -185,7 +186,7 @@ class FindingMatcher:
                 if len(key) >= 4:
                     names.setdefault(key, self.canonical.get(fid, fid))
         self._names = sorted(names.items())
-        self._name_vecs = self.embedder.embed([n for n, _ in self._names])
+        self._name_vecs = cached_embed(self.embedder, [n for n, _ in self._names])
 
     def _nearest(self, phrases: Sequence[str]) -> list[tuple[str | None, float]]:
         """The nearest finding name of each phrase (None below the threshold), one batch."""
