@@ -139,7 +139,7 @@ def enrich(docs: list[tuple[Document, str]], passages: list[Passage], vectors: n
 def enrich_as_ready(docs: list[tuple[Document, str]], passages: list[Passage],
                     ready: Callable[[int], np.ndarray], embedder: Any, options: BuildOptions,
                     progress: Progress, previous: Version | None = None,
-                    fingerprint: str | None = None, batch: int = 256
+                    fingerprint: str | None = None, batch: int = 64
                     ) -> tuple[list[tuple[Document, str]], int]:
     """`enrich` in batches of documents, each as soon as its passages' vectors exist
     (`ready(n)` blocks until ordinals < n are embedded): enrichment overlaps with embedding."""

@@ -44,7 +44,7 @@ class EmbedWorker:
     them by length and pad little; the queue holds at most `depth` submissions."""
 
     def __init__(self, embed: Callable[[list[str], Callable[[int], None]], np.ndarray], dim: int,
-                 progress: Callable[[str, int, int], None], window: int = 512,
+                 progress: Callable[[str, int, int], None], window: int = 256,
                  depth: int = 16) -> None:
         self._embed_fn = embed
         self.dim = dim
