@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kb import jsonl
 from kb.errors import InputError
 
 VERDICTS = ("avoid", "caution", "no_known_issue")
@@ -34,19 +35,9 @@ _FIRST = {
 
 
 def load(path: Path) -> list[dict[str, Any]]:
-    try:
-        lines = Path(path).read_text("utf-8").splitlines()
-    except OSError as exc:
-        raise InputError(str(path), f"cannot read the question file ({exc.strerror})") from exc
     out = []
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except ValueError as exc:
-            raise InputError(str(path), f"line {n} is not JSON ({exc})") from exc
-        if not isinstance(item, dict) or not isinstance(item.get("question"), str) \
+    for n, item in jsonl.objects(path, "question file"):
+        if not isinstance(item.get("question"), str) \
                 or item.get("verdict") not in VERDICTS or not isinstance(item.get("drug"), str):
             raise InputError(str(path), f"line {n}: needs question, drug and a verdict among {', '.join(VERDICTS)}")
         out.append({"id": item.get("id") or f"line-{n}", **item})

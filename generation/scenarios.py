@@ -11,11 +11,11 @@ means the rule must say nothing about it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from kb import jsonl
 from kb.errors import InputError, KBError
 
 RANK = {"none": 0, "pass": 1, "warn": 2, "fail": 3}
@@ -25,18 +25,8 @@ _MISSING = "missing"  # the id of an expectation's entity the graph does not kno
 def load_scenarios(path: Path) -> list[dict[str, Any]]:
     """Scenarios from a JSONL file; a line that is not a scenario stops with its number."""
     out: list[dict[str, Any]] = []
-    try:
-        lines = Path(path).read_text("utf-8").splitlines()
-    except OSError as exc:
-        raise InputError(str(path), f"cannot read the scenario file ({exc.strerror})") from exc
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            sc = json.loads(line)
-        except ValueError as exc:
-            raise InputError(str(path), f"line {n} is not JSON ({exc})") from exc
-        if not isinstance(sc, dict) or not isinstance(sc.get("question"), str) \
+    for n, sc in jsonl.objects(path, "scenario file"):
+        if not isinstance(sc.get("question"), str) \
                 or not isinstance(sc.get("answer"), str) or not isinstance(sc.get("expected"), list):
             raise InputError(str(path), f"line {n}: a scenario needs question, answer and an "
                                         "expected list")

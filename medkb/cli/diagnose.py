@@ -9,7 +9,6 @@ batches. Output follows tests/contract/diagnose.schema.json.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,19 +20,11 @@ from medkb.cli.common import JsonOpt, KbOpt, emit, emit_line, open_kb, run
 
 
 def _read_cases(path: Path) -> list[tuple[Any, str]]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(str(path), f"cannot read the input file ({e})") from e
+    from kb import jsonl
+
     out = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except ValueError as e:
-            raise InputError(str(path), f"line {n}: not JSON ({e})") from e
-        if not isinstance(rec, dict) or not isinstance(rec.get("text"), str) or not rec["text"].strip():
+    for n, rec in jsonl.objects(path):
+        if not isinstance(rec.get("text"), str) or not rec["text"].strip():
             raise InputError(str(path), f'line {n}: expected {{"id": ..., "text": "..."}} with a non-empty text')
         out.append((rec.get("id", n), rec["text"]))
     return out
