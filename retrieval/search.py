@@ -93,8 +93,8 @@ class Searcher:
 
     def __init__(self, version: Version, embedder: Any = None, *,
                  config: FusionConfig | None = None, tagger: Any = None) -> None:
-        from retrieval.dense import DenseRetriever
         from retrieval.bm25 import SparseRetriever
+        from retrieval.dense import DenseRetriever
 
         self.version = version
         self.embedder = embedder or embedder_for(version)

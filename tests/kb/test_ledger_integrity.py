@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from medkb.cli import app
 from kb.faults import call_with_fault
 from kb.ledger import Ledger
+from medkb.cli import app
 
 
 @pytest.fixture
