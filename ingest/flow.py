@@ -38,22 +38,24 @@ def _put(q: queue.Queue, item: Any, stop: threading.Event) -> bool:
 
 class EmbedWorker:
     """Embeds submitted (ordinal, text, reused vector | None) items in a thread into a growing
-    vector buffer, with `embed(texts, tick)` (the engine's embedding stage).
+    vector buffer, with `embed(texts, tick)` (the engine's embedding stage). With `store` (a
+    kb.vector_spill.VectorSpill) the rows go to its file instead, so memory stays bounded.
 
     `window` passages are gathered before each call (fewer at the end), so the embedder can sort
     them by length and pad little; the queue holds at most `depth` submissions."""
 
     def __init__(self, embed: Callable[[list[str], Callable[[int], None]], np.ndarray], dim: int,
                  progress: Callable[[str, int, int], None], window: int = 256,
-                 depth: int = 16) -> None:
+                 depth: int = 16, store: Any = None) -> None:
         self._embed_fn = embed
+        self._store = store
         self.dim = dim
         self.window = window
         self._progress = progress
         self._q: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._lock = threading.Condition()
-        self._buf = np.zeros((1024, dim), dtype=np.float32)
+        self._buf = np.zeros((0 if store is not None else 1024, dim), dtype=np.float32)
         self._submitted = 0  # passages handed in (embedded or reused)
         self._done = 0  # prefix of ordinals whose vectors are in the buffer
         self._to_embed = 0
@@ -64,7 +66,7 @@ class EmbedWorker:
         self._thread.start()
 
     def _grow(self, n: int) -> None:
-        if n > len(self._buf):
+        if self._store is None and n > len(self._buf):
             bigger = np.zeros((max(n, 2 * len(self._buf)), self.dim), dtype=np.float32)
             bigger[: len(self._buf)] = self._buf
             self._buf = bigger
@@ -115,14 +117,20 @@ class EmbedWorker:
     def _embed(self, items: list[tuple[int, str, np.ndarray | None]]) -> None:
         if not items:
             return
-        todo = [(o, t) for o, t, v in items if v is None]
-        vecs = self._embed_fn([t for _, t in todo], self._tick) if todo else None
+        todo = [i for i, (_, _, v) in enumerate(items) if v is None]
+        vecs = self._embed_fn([items[i][1] for i in todo], self._tick) if todo else None
+        start = items[0][0]  # the items are consecutive ordinals
+        block = np.zeros((len(items), self.dim), dtype=np.float32)
+        for i, (_, _, v) in enumerate(items):
+            if v is not None:
+                block[i] = v
+        if vecs is not None:
+            block[todo] = vecs
+        if self._store is not None:
+            self._store.write(start, block)
         with self._lock:
-            for o, _, v in items:
-                if v is not None:
-                    self._buf[o] = v
-            if vecs is not None:
-                self._buf[[o for o, _ in todo]] = vecs
+            if self._store is None:
+                self._buf[start : start + len(items)] = block
             self._done = items[-1][0] + 1
             self._lock.notify_all()
 
@@ -139,7 +147,9 @@ class EmbedWorker:
                 raise self._error
             if self._done < n:
                 raise RuntimeError("the embedding thread stopped early")
-            return self._buf
+            # with a store: a fresh memory map of the rows written so far (its pages leave
+            # the process when the caller drops it)
+            return self._buf if self._store is None else self._store.view(self._done)
 
     def close_input(self) -> None:
         """No more submissions: the last, shorter window is embedded now."""
@@ -153,6 +163,8 @@ class EmbedWorker:
         self._thread.join()
         if self._error is not None:
             raise self._error
+        if self._store is not None:
+            return self._store.view(self._submitted)
         return self._buf[: self._submitted]  # a view: no second copy of every vector
 
     def close(self) -> None:
@@ -168,37 +180,59 @@ class EmbedWorker:
 def chunk_and_embed(per_doc: Iterable[list[Passage]], embed: Callable[..., np.ndarray], dim: int,
                     old_vector: Callable[[str], np.ndarray | None],
                     progress: Callable[[str, int, int], None],
-                    during: Callable[[list[Passage], Callable[[int], np.ndarray]], Any]
-                    ) -> tuple[list[Passage], np.ndarray, int, Any]:
+                    during: Callable[[Any, Callable[[int], np.ndarray]], Any],
+                    *, sink: Callable[[list[Passage]], None] | None = None, store: Any = None
+                    ) -> tuple[Any, np.ndarray, int, Any]:
     """`per_doc` yields each document's passages in document order (the caller reads and
     chunks lazily, so reading and chunking overlap with embedding too); they are deduplicated
     by id, given ordinals and sent to the embedder thread as soon as they exist.
     `during(passages, ready)` runs on this thread once all passages are known, while the
-    embedder works; `ready(n)` blocks until ordinals < n are embedded and gives the vectors. Returns passages, vectors, how many vectors were reused (`old_vector(passage_id)`),
-    and what `during` returned."""
-    worker = EmbedWorker(embed, dim, progress)
+    embedder works; `ready(n)` blocks until ordinals < n are embedded and gives the vectors.
+    Returns passages, vectors, how many vectors were reused (`old_vector(passage_id)`),
+    and what `during` returned.
+
+    Streaming (bounded memory): with `sink`, each batch of new passages (ordinals set) is
+    handed to it instead of being collected, and `passages` is their count, both for `during`
+    and in the result; with `store` (kb.vector_spill.VectorSpill) the vectors go to its file
+    and the vectors returned are a memory map of it."""
+    worker = EmbedWorker(embed, dim, progress, store=store)
     try:
         passages: list[Passage] = []
+        count = 0
         seen: set[str] = set()
         pending: list[tuple[int, str, np.ndarray | None]] = []
+        fresh: list[Passage] = []
         reused = 0
         for plist in per_doc:
             for p in plist:
                 if p.passage_id in seen:
                     continue
                 seen.add(p.passage_id)
-                p = replace(p, ordinal=len(passages))
-                passages.append(p)
+                p = replace(p, ordinal=count)
+                count += 1
+                fresh.append(p)
                 old = old_vector(p.passage_id)
                 reused += old is not None
                 pending.append((p.ordinal, p.text, old))
             if len(pending) >= 64:
                 worker.submit(pending)
                 pending = []
+                fresh = _hand_on(fresh, passages, sink)
         worker.submit(pending)
+        _hand_on(fresh, passages, sink)
         worker.close_input()
-        extra = during(passages, worker.wait_for)
+        result: Any = passages if sink is None else count
+        extra = during(result, worker.wait_for)
         vectors = worker.finish()
-        return passages, vectors.reshape(len(passages), dim), reused, extra
+        return result, vectors.reshape(count, dim), reused, extra
     finally:
         worker.close()
+
+
+def _hand_on(fresh: list[Passage], passages: list[Passage],
+             sink: Callable[[list[Passage]], None] | None) -> list[Passage]:
+    if sink is None:
+        passages.extend(fresh)
+    elif fresh:
+        sink(fresh)
+    return []

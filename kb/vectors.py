@@ -6,7 +6,7 @@ without any side table. Saved in FAISS's native format (no pickle).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -30,11 +30,25 @@ def default_ef_search(n: int) -> int:
 PARALLEL_MIN_QUERIES = 8  # smaller batches search on the calling thread alone
 
 
+KINDS = ("auto", "flat", "hnsw", "ivf")
+# IVF (`--index ivf`): 2 * sqrt(n) lists (2,000 at 1M), trained on 39 vectors a list, and
+# nprobe 256 by default: recall@10 0.995 at 1M x 384 fp16 (benchmarks/memory_bench.py), with
+# no graph in memory (the lists themselves are memory-mapped when a version is opened).
+IVF_NPROBE = 256
+IVF_TRAIN_PER_LIST = 39
+
+
+def ivf_lists(n: int) -> int:
+    return max(1, min(max(64, int(2 * np.sqrt(max(n, 1)))), n // IVF_TRAIN_PER_LIST or 1))
+
+
 def choose_kind(n: int, kind: str = "auto") -> str:
     if kind == "auto":
         return "hnsw" if n >= HNSW_THRESHOLD else "flat"
-    if kind not in ("flat", "hnsw"):
-        raise ValueError(f"unknown vector index kind {kind!r}: use auto, flat or hnsw")
+    if kind not in KINDS:
+        raise ValueError(f"unknown vector index kind {kind!r}: use auto, flat, hnsw or ivf")
+    if kind == "ivf" and n < IVF_TRAIN_PER_LIST * 64:
+        return "flat"  # too few vectors to train lists on: exact search is as fast anyway
     return kind
 
 
@@ -57,35 +71,68 @@ class FaissIndex:
     def build(cls, vectors: np.ndarray, kind: str = "auto", *, precision: str = "fp32",
               hnsw_m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION,
               ef_search: int | None = None) -> FaissIndex:
-        """`kind`: "flat" (exact), "hnsw" (graph, approximate) or "auto" (flat below
-        HNSW_THRESHOLD vectors, HNSW from there on). `precision` "fp16" halves the memory
-        of the stored vectors (scalar quantiser) at a small cost in score precision.
-        `ef_search` None: chosen by size (`default_ef_search`)."""
+        """`kind`: "flat" (exact), "hnsw" (graph, approximate), "ivf" (inverted lists,
+        approximate) or "auto" (flat below HNSW_THRESHOLD vectors, HNSW from there on).
+        `precision` "fp16" halves the memory of the stored vectors (scalar quantiser) at a
+        small cost in score precision. `ef_search` None: chosen by size (`default_ef_search`)."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        return cls.build_chunked(lambda: iter([vectors]), len(vectors), vectors.shape[1], kind,
+                                 precision=precision, sample=lambda k: vectors[
+                                     np.linspace(0, len(vectors) - 1, min(k, len(vectors)))
+                                     .astype(np.int64)] if len(vectors) else vectors,
+                                 hnsw_m=hnsw_m, ef_construction=ef_construction,
+                                 ef_search=ef_search)
+
+    @classmethod
+    def build_chunked(cls, chunks: Callable[[], Iterable[np.ndarray]], n: int, dim: int,
+                      kind: str = "auto", *, precision: str = "fp32",
+                      sample: Callable[[int], np.ndarray] | None = None,
+                      hnsw_m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION,
+                      ef_search: int | None = None, nprobe: int | None = None) -> FaissIndex:
+        """`build` from `chunks()`: consecutive blocks of the `n` rows (each added, then
+        dropped: only the index itself grows in memory). `sample(k)`: about k rows spread over
+        all of them, for an index that must be trained first (IVF's coarse centroids)."""
         import faiss
 
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        dim = vectors.shape[1]
-        kind = choose_kind(len(vectors), kind)
+        kind = choose_kind(n, kind)
         if precision not in ("fp32", "fp16"):
             raise ValueError(f"unknown vector precision {precision!r}: use fp32 or fp16")
         ip = faiss.METRIC_INNER_PRODUCT
+        fp16 = faiss.ScalarQuantizer.QT_fp16
         if kind == "flat":
             index = (faiss.IndexFlatIP(dim) if precision == "fp32" else
-                     faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, ip))
-        else:
+                     faiss.IndexScalarQuantizer(dim, fp16, ip))
+        elif kind == "hnsw":
             index = (faiss.IndexHNSWFlat(dim, hnsw_m, ip) if precision == "fp32" else
-                     faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_fp16, hnsw_m, ip))
+                     faiss.IndexHNSWSQ(dim, fp16, hnsw_m, ip))
             index.hnsw.efConstruction = ef_construction
-            index.hnsw.efSearch = ef_search or default_ef_search(len(vectors))
+            index.hnsw.efSearch = ef_search or default_ef_search(n)
+        else:
+            nlist = ivf_lists(n)
+            quantizer = faiss.IndexFlatIP(dim)
+            index = (faiss.IndexIVFFlat(quantizer, dim, nlist, ip) if precision == "fp32" else
+                     faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, fp16, ip))
+            index.own_fields = True
+            quantizer.this.disown()
+            index.nprobe = min(nlist, nprobe or IVF_NPROBE)
+            # rows map back to passages by ordinal, and the searcher reconstructs them
+            index.set_direct_map_type(faiss.DirectMap.Array)
         if not index.is_trained:
-            index.train(vectors)
-        if len(vectors):
-            index.add(vectors)
+            if sample is None:
+                raise ValueError(f"a {kind} index needs a training sample")
+            train = np.ascontiguousarray(sample(IVF_TRAIN_PER_LIST * ivf_lists(n)), np.float32)
+            index.train(train)
+            del train
+        for block in chunks():
+            if len(block):
+                index.add(np.ascontiguousarray(block, dtype=np.float32))
         return cls(index)
 
     @property
     def kind(self) -> str:
-        return "hnsw" if hasattr(self._index, "hnsw") else "flat"
+        if hasattr(self._index, "hnsw"):
+            return "hnsw"
+        return "ivf" if hasattr(self._index, "nprobe") else "flat"
 
     @property
     def ef_search(self) -> int | None:
