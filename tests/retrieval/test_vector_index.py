@@ -20,8 +20,28 @@ def test_choose_kind() -> None:
     assert choose_kind(10) == "flat"
     assert choose_kind(vectors.HNSW_THRESHOLD) == "hnsw"
     assert choose_kind(10, "hnsw") == "hnsw"
+    assert choose_kind(10, "ivf") == "flat"  # too few vectors to train lists on
+    assert choose_kind(100_000, "ivf") == "ivf"
     with pytest.raises(ValueError):
-        choose_kind(10, "ivf")
+        choose_kind(10, "pq")
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_ivf_chunked_recall_and_reconstruct(precision: str, tmp_path) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6000, 32)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    idx = FaissIndex.build_chunked(lambda: (x[i : i + 1000] for i in range(0, len(x), 1000)),
+                                   len(x), 32, "ivf", precision=precision,
+                                   sample=lambda k: x[:k])
+    assert idx.kind == "ivf" and len(idx) == len(x)
+    np.testing.assert_allclose(idx.reconstruct([5, 4999]), x[[5, 4999]], atol=1e-3)
+    assert idx.recall_vs_exact(x, x[:50]) >= 0.95
+    idx.save(tmp_path / "v.faiss")
+    back = FaissIndex.load(tmp_path / "v.faiss")
+    assert back.kind == "ivf"
+    np.testing.assert_allclose(back.reconstruct([7]), x[[7]], atol=1e-3)
+    assert back.recall_vs_exact(x, x[:50]) >= 0.95
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
