@@ -91,8 +91,10 @@ def enrich(docs: list[tuple[Document, str]], passages: list[Passage], vectors: n
     if not todo:
         return out, len(kept)
     by_doc: dict[str, list[int]] = {}
+    by_ordinal: dict[int, Passage] = {}
     for p in passages:
         by_doc.setdefault(p.doc_id, []).append(p.ordinal)
+        by_ordinal[p.ordinal] = p
     clf = classifier or TextClassifier(embedder)
     for i, batch in enumerate(batches(todo, 256)):
         spans: dict[str, list[tuple[int, int]]] = {}
@@ -104,8 +106,8 @@ def enrich(docs: list[tuple[Document, str]], passages: list[Passage], vectors: n
             # Lines repeated in a document (running headers, footers) are no summary.
             cands = [(s, e) for s, e in all_cands
                      if seen_text[" ".join(doc.text[s:e].split()).lower()] == 1
-                     and any(passages[o].start <= s < passages[o].end for o in ords)][:60]
-            rows = [next(o for o in ords if passages[o].start <= s < passages[o].end)
+                     and any(by_ordinal[o].start <= s < by_ordinal[o].end for o in ords)][:60]
+            rows = [next(o for o in ords if by_ordinal[o].start <= s < by_ordinal[o].end)
                     for s, _ in cands]
             spans[doc.doc_id] = cands
             vecs[doc.doc_id] = vectors[rows] if rows else np.zeros((0, vectors.shape[1]), np.float32)
@@ -136,33 +138,32 @@ def enrich(docs: list[tuple[Document, str]], passages: list[Passage], vectors: n
     return out, len(kept)
 
 
-def enrich_as_ready(docs: list[tuple[Document, str]], passages: list[Passage],
-                    ready: Callable[[int], np.ndarray], embedder: Any, options: BuildOptions,
-                    progress: Progress, previous: Version | None = None,
-                    fingerprint: str | None = None, batch: int = 64
-                    ) -> tuple[list[tuple[Document, str]], int]:
-    """`enrich` in batches of documents, each as soon as its passages' vectors exist
-    (`ready(n)` blocks until ordinals < n are embedded): enrichment overlaps with embedding."""
-    if not options.enrich or not docs:
-        return docs, 0
+def enrich_records(records: Any, ready: Callable[[int], np.ndarray], embedder: Any,
+                   options: BuildOptions, progress: Progress, previous: Version | None = None,
+                   fingerprint: str | None = None, batch: int = 64) -> int:
+    """`enrich` over a build's records (ingest.spill.BuildRecords) in batches of documents,
+    each as soon as its passages' vectors exist (`ready(n)` blocks until ordinals < n are
+    embedded): enrichment overlaps with embedding, and only one batch of documents, their
+    passages and vectors is in memory at a time. The documents' metadata is updated in
+    place; returns how many documents kept their previous enrichment."""
+    if not options.enrich or not records.documents:
+        return 0
     from ingest.classify import TextClassifier
 
-    last: dict[str, int] = {}
-    for p in passages:
-        last[p.doc_id] = max(last.get(p.doc_id, 0), p.ordinal + 1)
     clf = TextClassifier(embedder)
-    out: list[tuple[Document, str]] = []
-    kept = 0
+    kept = done = 0
 
     def quiet(stage: str, done: int, total: int) -> None:
         pass
 
-    for lo in range(0, len(docs), batch):
-        part = docs[lo : lo + batch]
-        vectors = ready(max((last.get(d.doc_id, 0) for d, _ in part), default=0))
-        done, k = enrich(part, passages, vectors, embedder, options, quiet, previous,
-                         fingerprint, classifier=clf)
-        out.extend(done)
+    for part in records.document_batches(batch):
+        passages = records.passages_of([d.doc_id for d, _ in part])
+        vectors = ready(max((p.ordinal + 1 for p in passages), default=0))
+        out, k = enrich(part, passages, vectors, embedder, options, quiet, previous,
+                        fingerprint, classifier=clf)
+        del vectors
+        records.set_metadata((d.doc_id, d.metadata) for d, _ in out)
         kept += k
-        progress("enrich", min(lo + batch, len(docs)), len(docs))
-    return out, kept
+        done += len(part)
+        progress("enrich", done, records.documents)
+    return kept

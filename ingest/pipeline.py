@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing
 from functools import partial
 from pathlib import Path
@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from ingest.engines import get_engine
+from ingest.engines import get_engine, iter_batches
 from ingest.fingerprints import enrichment_fingerprint, tool_versions
 from ingest.options import BuildOptions, Progress, default_graph_seeds, no_progress
 from kb.errors import KBError
 from kb.faults import checkpoint
-from kb.records import Document, Passage
+from kb.records import Passage
 from kb.store import VECTORS_NAME, KnowledgeBase, Version
 
 __all__ = ["BuildOptions", "Progress", "build", "default_graph_seeds", "kb_writer"]
@@ -41,11 +41,7 @@ def build(
     update: bool = False,
 ) -> dict[str, Any]:
     """Build a new version from `sources`; returns the build report (DESIGN §1 keys)."""
-    from ingest import retractions, reuse, stages
-    from ingest.enrichment import enrich_as_ready
-    from ingest.flow import chunk_and_embed
-    from ingest.readers import discover
-    from kb.embed_select import manifest_block
+    from ingest import retractions
     from kb.embedder import make_embedder
 
     options = options or BuildOptions()
@@ -73,128 +69,18 @@ def build(
 
         retraction_list = retractions.list_entries(options.retractions, previous, update)
 
-        # 1-4. read, chunk, embed and extract, overlapped (ingest.flow): passages go to an
-        # embedder thread as soon as their file is read and chunked (PDFs are parsed in one
-        # sandboxed child process for the whole build); extraction runs here meanwhile.
-        # Documents unchanged since the previous version keep their passages, and passages
-        # their vectors where the two versions' vectors may share a KB (kb.embedder.may_mix).
-        files, missing = discover([Path(s) for s in sources])
-        failed: list[dict[str, str]] = [{"source": s, "error": e} for s, e in missing]
-        read = stages.ReadResult()
-        docs: list[tuple[Document, str]] = []
-        todo: list[Document] = []
-        block = manifest_block(embedder, embedder.dim)
-        old_vector = _old_vectors(previous, block, update)
-        side: dict[str, Any] = {}
-        enrichment = enrichment_fingerprint(embedder) if options.enrich else None
-
-        def per_doc() -> Iterator[list[Passage]]:
-            seen: set[str] = set()
-            chunked_n = [0]
-
-            def chunk_tick(n: int) -> None:  # the total grows as files are read
-                chunked_n[0] += n
-                progress("chunk", chunked_n[0], max(len(todo), chunked_n[0]))
-
-            for r in engine.read(files, options.limits, _ticker(progress, "read", len(files))):
-                read.failed.extend(r.failed)
-                read.source_hashes.update(r.source_hashes)
-                fresh = []
-                for doc, origin in r.documents:
-                    if doc.doc_id not in seen and doc.text.strip():
-                        seen.add(doc.doc_id)
-                        fresh.append((doc, origin))
-                docs.extend(fresh)
-                kept = reuse.kept_passages(previous, fresh, options, embedder)
-                new = [d for d, _ in fresh if d.doc_id not in kept]
-                todo.extend(new)
-                chunked = iter(engine.chunk(new, options.chunking, embedder, chunk_tick)
-                               if new else ())
-                for doc, _ in fresh:
-                    yield kept.get(doc.doc_id) or (next(chunked) if doc.doc_id not in kept else [])
-            failed.extend(read.failed)
-            checkpoint("after-read")
-
-        def during_embedding(passages: list[Passage], ready: Callable[[int], np.ndarray]) -> None:
-            checkpoint("after-chunk")
-            applied, side["retractions"] = retractions.apply(docs, retraction_list)
-            docs[:] = applied
-            if options.extract and options.graph_seeds is not None:
-                side["graph"] = _extract_and_graph(
-                    passages, options, previous, progress,
-                    retractions.excluded_passages(docs, passages), engine)
-            checkpoint("after-extract")
-            docs[:], side["reused_enrichment"] = enrich_as_ready(
-                docs, passages, ready, embedder, options, progress, previous, enrichment)
-
-        def embed(texts: list[str], tick: Any) -> np.ndarray:
-            blocks = list(engine.embed(texts, embedder, tick))
-            return np.concatenate(blocks) if blocks else np.zeros((0, block["dim"]), np.float32)
-
-        passages, vectors, reused, _ = chunk_and_embed(
-            per_doc(), embed, block["dim"], old_vector, progress, during_embedding)
-        retraction_summary = side["retractions"]
-        if reused and previous is not None and \
-                previous.embedder.get("backend", "torch") != block["backend"]:
-            block["mixed_with"] = sorted({*previous.embedder.get("mixed_with", []),
-                                          previous.embedder.get("backend", "torch")})
-        checkpoint("after-embed")
-        reused_enrichment = side["reused_enrichment"]
-        entities_n = edges_n = 0
-        mentions: list[tuple] = []
-        graph = None
-        extraction: str | None = None
-        reused_extractions = 0
-        if "graph" in side:
-            graph, mentions, entities_n, edges_n, extraction, reused_extractions = side["graph"]
-
-        # 5. write
-        progress("write", 0, 1)
+        # Everything is written to the new version's temporary directory as it is produced
+        # (documents and passages to its SQLite in batches, vectors to a spill file), so the
+        # build holds one batch of the corpus at a time, not the corpus (ingest.spill).
         writer = kb_writer(kb)
         try:
-            writer.add_documents(docs)
-            writer.add_passages(passages)
-            writer.add_mentions(mentions)
-            from kb.vectors import FaissIndex
-
-            dense_index = FaissIndex.build(vectors, options.index_kind,
-                                           precision=options.vector_precision)
-            dense_index.save(writer.path(VECTORS_NAME))
-            sparse_params = _write_sparse(passages, writer)
-            if graph is not None:
-                graph.save(writer.path("graph.json"))
-            for name, data in retractions.version_files(docs, retraction_list).items():
-                writer.write_json(name, data)
-            changes = reuse.delta(previous, docs)
-            seconds = round(time.perf_counter() - t0, 3)
-            report = {
-                "documents": len(docs), "passages": len(passages),
-                "entities": entities_n, "edges": edges_n, "failed": failed,
-                "embedded": len(passages) - reused, "reused_vectors": reused,
-                "chunked_documents": len(todo),
-                "extracted": len(passages) - reused_extractions if graph is not None else 0,
-                "reused_extractions": reused_extractions,
-                "reused_enrichment": reused_enrichment, "retractions": retraction_summary,
-                **changes, "seconds": seconds,
-            }
+            report, manifest, dense_index = _build_version(
+                writer, engine, embedder, previous, retraction_list, sources, options,
+                progress, update)
+            report["seconds"] = round(time.perf_counter() - t0, 3)
             if kb.fallback_note:
                 report["notes"] = [kb.fallback_note]
             writer.write_json("report.json", report)
-            manifest = {
-                "embedder": block,
-                "vectors": {"kind": dense_index.kind, "count": len(dense_index),
-                            "precision": options.vector_precision},
-                "sparse": sparse_params,
-                "chunking": reuse.chunking_manifest(options),
-                "counts": {"documents": len(docs), "passages": len(passages),
-                           "entities": entities_n, "edges": edges_n},
-                "sources": dict(sorted(read.source_hashes.items())),
-                "parent": previous.id if previous else None,
-                "extraction": extraction,
-                "enrichment": enrichment,
-                "engine": engine.name,
-                "tools": tool_versions(),
-            }
             checkpoint("before-publish")
             version = writer.publish(manifest)
         except BaseException:
@@ -211,14 +97,156 @@ def build(
     return report
 
 
-def _write_sparse(passages: list[Passage], writer: Any) -> dict[str, Any]:
+def _build_version(writer: Any, engine: Any, embedder: Any, previous: Version | None,
+                   retraction_list: list[Any], sources: Sequence[Path | str],
+                   options: BuildOptions, progress: Progress, update: bool
+                   ) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    """Read, chunk, embed, extract and enrich into `writer`'s version; the report (without
+    the time), the manifest and the vector index."""
+    from ingest import retractions, reuse
+    from ingest.enrichment import enrich_records
+    from ingest.flow import chunk_and_embed
+    from ingest.readers import discover
+    from ingest.spill import BuildRecords
+    from kb.embed_select import manifest_block
+    from kb.vector_spill import VectorSpill
+    from kb.vectors import FaissIndex
+
+    # 1-4. read, chunk, embed and extract, overlapped (ingest.flow): passages go to an
+    # embedder thread as soon as their file is read and chunked (PDFs are parsed in one
+    # sandboxed child process for the whole build); extraction runs here meanwhile.
+    # Documents unchanged since the previous version keep their passages, and passages
+    # their vectors where the two versions' vectors may share a KB (kb.embedder.may_mix).
+    files, missing = discover([Path(s) for s in sources])
+    failed: list[dict[str, str]] = [{"source": s, "error": e} for s, e in missing]
+    read = stages_result()
+    records = BuildRecords(writer)
+    chunked_docs = [0]
+    block = manifest_block(embedder, embedder.dim)
+    old_vector = _old_vectors(previous, block, update)
+    side: dict[str, Any] = {}
+    enrichment = enrichment_fingerprint(embedder) if options.enrich else None
+    spill = VectorSpill(writer.path("vectors.spill"), block["dim"])
+
+    def per_doc() -> Iterator[list[Passage]]:
+        seen: set[str] = set()
+        chunked_n = [0]
+
+        def chunk_tick(n: int) -> None:  # the total grows as files are read
+            chunked_n[0] += n
+            progress("chunk", chunked_n[0], max(chunked_docs[0], chunked_n[0]))
+
+        for r in engine.read(files, options.limits, _ticker(progress, "read", len(files))):
+            read.failed.extend(r.failed)
+            read.source_hashes.update(r.source_hashes)
+            fresh = []
+            for doc, origin in r.documents:
+                if doc.doc_id not in seen and doc.text.strip():
+                    seen.add(doc.doc_id)
+                    fresh.append((doc, origin))
+            records.add_documents(fresh)
+            kept = reuse.kept_passages(previous, fresh, options, embedder)
+            new = [d for d, _ in fresh if d.doc_id not in kept]
+            chunked_docs[0] += len(new)
+            chunked = iter(engine.chunk(new, options.chunking, embedder, chunk_tick)
+                           if new else ())
+            for doc, _ in fresh:
+                yield kept.get(doc.doc_id) or (next(chunked) if doc.doc_id not in kept else [])
+        failed.extend(read.failed)
+        checkpoint("after-read")
+
+    def during_embedding(n_passages: int, ready: Callable[[int], np.ndarray]) -> None:
+        checkpoint("after-chunk")
+        records.flush()
+        changes, flagged, side["retractions"] = retractions.changes_for(
+            records.iter_documents, retraction_list)
+        records.set_metadata(changes.items())
+        side["flagged"] = flagged
+        if options.extract and options.graph_seeds is not None:
+            side["graph"] = _extract_and_graph(
+                records, options, previous, progress,
+                records.passage_ids_of(retractions.excluded_documents(flagged)), engine)
+        checkpoint("after-extract")
+        side["reused_enrichment"] = enrich_records(
+            records, ready, embedder, options, progress, previous, enrichment)
+
+    def embed(texts: list[str], tick: Any) -> np.ndarray:
+        blocks = list(engine.embed(texts, embedder, tick))
+        return np.concatenate(blocks) if blocks else np.zeros((0, block["dim"]), np.float32)
+
+    try:
+        n_passages, _, reused, _ = chunk_and_embed(
+            per_doc(), embed, block["dim"], old_vector, progress, during_embedding,
+            sink=records.add_passages, store=spill)
+        records.flush()
+        if reused and previous is not None and \
+                previous.embedder.get("backend", "torch") != block["backend"]:
+            block["mixed_with"] = sorted({*previous.embedder.get("mixed_with", []),
+                                          previous.embedder.get("backend", "torch")})
+        checkpoint("after-embed")
+        entities_n = edges_n = reused_extractions = 0
+        graph = extraction = None
+        if "graph" in side:
+            graph, entities_n, edges_n, extraction, reused_extractions = side["graph"]
+
+        # 5. write: the rows are in already; the vector index is built from the spill file
+        # in chunks (only the index itself grows in memory), then the file is removed
+        progress("write", 0, 1)
+        dense_index = FaissIndex.build_chunked(
+            lambda: spill.chunks(n_passages), n_passages, block["dim"], options.index_kind,
+            precision=options.vector_precision, sample=lambda k: spill.sample(n_passages, k))
+    finally:
+        spill.close(remove=True)
+    dense_index.save(writer.path(VECTORS_NAME))
+    sparse_params = _write_sparse(records.iter_texts(), writer)
+    if graph is not None:
+        graph.save(writer.path("graph.json"))
+    for name, data in retractions.files_for(side["flagged"], retraction_list).items():
+        writer.write_json(name, data)
+    changes = reuse.delta(previous, records.document_sources())
+    n_docs = records.documents
+    report = {
+        "documents": n_docs, "passages": n_passages,
+        "entities": entities_n, "edges": edges_n, "failed": failed,
+        "embedded": n_passages - reused, "reused_vectors": reused,
+        "chunked_documents": chunked_docs[0],
+        "extracted": n_passages - reused_extractions if graph is not None else 0,
+        "reused_extractions": reused_extractions,
+        "reused_enrichment": side["reused_enrichment"], "retractions": side["retractions"],
+        **changes, "seconds": 0.0,
+    }
+    manifest = {
+        "embedder": block,
+        "vectors": {"kind": dense_index.kind, "count": len(dense_index),
+                    "precision": options.vector_precision},
+        "sparse": sparse_params,
+        "chunking": reuse.chunking_manifest(options),
+        "counts": {"documents": n_docs, "passages": n_passages,
+                   "entities": entities_n, "edges": edges_n},
+        "sources": dict(sorted(read.source_hashes.items())),
+        "parent": previous.id if previous else None,
+        "extraction": extraction,
+        "enrichment": enrichment,
+        "engine": engine.name,
+        "tools": tool_versions(),
+    }
+    return report, manifest, dense_index
+
+
+def stages_result() -> Any:
+    from ingest.stages import ReadResult
+
+    return ReadResult()
+
+
+def _write_sparse(texts: Iterable[str], writer: Any) -> dict[str, Any]:
     """The BM25 index (kb.sparse), rows = passage ordinals like the vector index; returns its
     pinned parameters for the manifest."""
     from kb.sparse import SparseIndex
     from kb.sparse_build import build_sparse
 
     # streamed: the tokenised corpus is never held in memory (kb.sparse_build)
-    build_sparse((p.text for p in passages), writer.path("bm25"))
+    build_sparse(texts, writer.path("bm25"))
     return SparseIndex.load(writer.path("bm25")).describe()
 
 
@@ -265,11 +293,33 @@ def _old_vectors(previous: Version | None, block: dict[str, Any], update: bool
     return lambda pid: old[old_ids[pid]] if pid in old_ids else None
 
 
-def _extract_and_graph(passages: list[Passage], options: BuildOptions, previous: Version | None,
+class _OnceVocabulary:
+    """The matcher, built once per process that extracts (here, or each Ray actor), however
+    many windows of passages the build hands to the engine; never pickled with it."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._vocab: Any = None
+
+    def __call__(self) -> Any:
+        if self._vocab is None:
+            self._vocab = self._build()
+        return self._vocab
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_build": self._build, "_vocab": None}
+
+
+EXTRACT_WINDOW = 50_000  # passages handed to the engine's extraction at a time
+
+
+def _extract_and_graph(records: Any, options: BuildOptions, previous: Version | None,
                        progress: Progress, retracted: set[str] | None = None,
-                       engine: Any = None) -> tuple[Any, list[tuple], int, int, str, int]:
-    """The graph, mention rows, counts, the extraction fingerprint and how many passages
-    kept the previous version's extractions. Edges from `retracted` passages are flagged."""
+                       engine: Any = None) -> tuple[Any, int, int, str, int]:
+    """The graph, its counts, the extraction fingerprint and how many passages kept the
+    previous version's extractions; the mention rows go to the version being written
+    (`records`, ingest.spill) as they are found. Edges from `retracted` passages are
+    flagged. Passages are read back in windows: the graph's edges are held, not the corpus."""
     from ingest import retractions, reuse
     from ingest.curated import load_curated
     from kb.graph import KnowledgeGraph
@@ -280,18 +330,34 @@ def _extract_and_graph(passages: list[Passage], options: BuildOptions, previous:
     fingerprint = reuse.extraction_fingerprint(options)
     entities, curated_edges = load_curated(options.graph_seeds, list(options.graph_files))
     progress("graph", 1, 1)
-    mentions, lit_edges, done = reuse.kept_extractions(passages, previous, fingerprint)
-    todo = [p for p in passages if p.passage_id not in done]
-    if todo:
+    kept_mentions, lit_edges, done = reuse.kept_extractions(records.iter_passages(), previous,
+                                                            fingerprint)
+    # mentions in passage order, each passage's in found order (kept ones first): staged
+    # in a side table, then copied sorted (SQLite sorts on disk)
+    db = records.db
+    db.execute("CREATE TEMP TABLE staged_mentions (seq INTEGER PRIMARY KEY, o, e, s, t, n, h)")
+    stage = "INSERT INTO staged_mentions (o, e, s, t, n, h) VALUES (?,?,?,?,?,?)"
+    db.executemany(stage, ((o, e, s, t, int(n), int(h)) for o, e, s, t, n, h in kept_mentions))
+    del kept_mentions
+    todo_n = records.passages - len(done)
+    if todo_n:
         engine = engine or get_engine("local")
         # the entities are loaded already (once): the matcher is built from them in each
         # process that extracts (here, or each Ray actor)
-        vocabulary = partial(Vocabulary.from_entities, entities)
-        for m, e in engine.extract(todo, vocabulary, _ticker(progress, "extract", len(todo))):
-            mentions.extend(m)
-            lit_edges.extend(e)
-    mentions.sort(key=lambda row: row[0])  # stable: each passage's mentions in found order
+        vocabulary = _OnceVocabulary(partial(Vocabulary.from_entities, entities))
+        tick = _ticker(progress, "extract", todo_n)
+        todo = (p for p in records.iter_passages() if p.passage_id not in done)
+        for window in iter_batches(todo, EXTRACT_WINDOW):
+            for m, e in engine.extract(window, vocabulary, tick):
+                db.executemany(stage, ((o, ei, s, t, int(n), int(h))
+                                       for o, ei, s, t, n, h in m))
+                lit_edges.extend(e)
+    db.execute('INSERT INTO mentions SELECT o, e, s, t, n, h FROM staged_mentions '
+               "ORDER BY o, seq")
+    db.execute("DROP TABLE staged_mentions")
+    db.commit()
     lit_edges = retractions.mark_edges(lit_edges, retracted or set())
     graph = KnowledgeGraph.build(entities, list(curated_edges) + lit_edges)
     n_entities, n_edges = graph.counts()
-    return graph, mentions, n_entities, n_edges, fingerprint, len(done)
+    return graph, n_entities, n_edges, fingerprint, len(done)
+

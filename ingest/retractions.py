@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -244,15 +244,30 @@ def merge_lists(old: Iterable[ListEntry], new: Iterable[ListEntry]) -> list[List
 def apply(docs: list[tuple[Document, str]], entries: Sequence[ListEntry] = ()
           ) -> tuple[list[tuple[Document, str]], dict[str, Any]]:
     """Documents with `metadata["retraction"]` set where a signal says so; and a summary."""
-    signals: dict[str, list[Signal]] = {d.doc_id: own_signals(d) for d, _ in docs}
+    changes, _, summary = changes_for(lambda: iter(docs), entries)
+    return [(replace(d, metadata=changes[d.doc_id]) if d.doc_id in changes else d, origin)
+            for d, origin in docs], summary
+
+
+def changes_for(docs: Callable[[], Iterable[tuple[Document, str]]],
+                entries: Sequence[ListEntry] = ()
+                ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[str, Any]]:
+    """`apply` for a corpus read in passes (`docs()` iterates it again each time, as a build
+    reads it back from disk): the new metadata of the documents whose metadata changes, the
+    retraction record of every flagged document, and the summary. Only the documents' keys
+    (DOI, PMID, id) and the signals found are held, never the documents."""
+    signals: dict[str, list[Signal]] = {}
     by_key: dict[str, list[str]] = {}
-    for d, _ in docs:
+    for d, _ in docs():
+        own = own_signals(d)
+        if own:
+            signals[d.doc_id] = own
         for k in _keys(d):
             by_key.setdefault(k, []).append(d.doc_id)
-    for notice, _ in docs:
+    for notice, _ in docs():
         for status, keys in notice_targets(notice):
             for target in {t for k in keys for t in by_key.get(k, ()) if t != notice.doc_id}:
-                signals[target].append(Signal(
+                signals.setdefault(target, []).append(Signal(
                     status, "notice", _doc_id_label(notice), notice_doc_id=notice.doc_id,
                     reason=f"{_NOTICE_NAME[status]} notice {_doc_id_label(notice)} is in "
                            "this KB"))
@@ -264,18 +279,25 @@ def apply(docs: list[tuple[Document, str]], entries: Sequence[ListEntry] = ()
         targets = {t for k in keys for t in by_key.get(k, ())}
         unmatched += not targets
         for t in targets:
-            signals[t].append(Signal(e.status, "list", e.notice_id, reason=e.reason))
-    out = []
+            signals.setdefault(t, []).append(Signal(e.status, "list", e.notice_id,
+                                                    reason=e.reason))
+    del by_key
+    changes: dict[str, dict[str, Any]] = {}
+    flagged: dict[str, dict[str, Any]] = {}
     counts: dict[str, int] = {}
-    for d, origin in docs:
-        found = signals[d.doc_id]
+    for d, _ in docs():
+        found = signals.get(d.doc_id)
+        if not found and "retraction" not in d.metadata:
+            continue
         meta = {k: v for k, v in d.metadata.items() if k != "retraction"}
         if found:
             record = _record(found)
-            meta["retraction"] = record
+            meta["retraction"] = flagged[d.doc_id] = record
             counts[record["status"]] = counts.get(record["status"], 0) + 1
-        out.append((replace(d, metadata=meta) if meta != d.metadata else d, origin))
-    return out, {"flagged": counts, "list_entries": len(entries), "list_unmatched": unmatched}
+        if meta != d.metadata:
+            changes[d.doc_id] = meta
+    return changes, flagged, {"flagged": counts, "list_entries": len(entries),
+                              "list_unmatched": unmatched}
 
 
 def _record(found: list[Signal]) -> dict[str, Any]:
@@ -317,9 +339,14 @@ def list_entries(paths: Sequence[Path], previous: Any, update: bool) -> list[Lis
 def version_files(docs: Sequence[tuple[Document, str]], entries: Sequence[ListEntry]
                   ) -> dict[str, Any]:
     """The files a version keeps: flagged documents (kb.retractions.FILE) and the list."""
+    return files_for({d.doc_id: d.metadata["retraction"] for d, _ in docs
+                      if d.metadata.get("retraction")}, entries)
+
+
+def files_for(flagged: dict[str, Any], entries: Sequence[ListEntry]) -> dict[str, Any]:
+    """`version_files` from the flagged documents' records (`changes_for`)."""
     from kb.retractions import FILE
 
-    flagged = {d.doc_id: d.metadata["retraction"] for d, _ in docs if d.metadata.get("retraction")}
     out: dict[str, Any] = {FILE: {"documents": flagged}}
     if entries:
         out[LIST_FILE] = {"entries": [entry_json(e) for e in entries]}
@@ -331,6 +358,13 @@ def excluded_passages(docs: Sequence[tuple[Document, str]], passages: Sequence[A
 
     gone = {d.doc_id for d, _ in docs if is_excluded(d.metadata.get("retraction"))}
     return {p.passage_id for p in passages if p.doc_id in gone} if gone else set()
+
+
+def excluded_documents(flagged: dict[str, Any]) -> set[str]:
+    """Documents whose retraction record (`changes_for`) keeps them out of answers."""
+    from kb.retractions import is_excluded
+
+    return {d for d, record in flagged.items() if is_excluded(record)}
 
 
 def mark_edges(edges: Sequence[Any], excluded: set[str]) -> list[Any]:

@@ -10,6 +10,7 @@ ingest.pipeline. An update therefore equals a full rebuild of the new corpus.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,8 +111,9 @@ def chunking_manifest(options: BuildOptions) -> dict[str, Any]:
             "overlap_tokens": options.chunking.overlap_tokens, "code": h.hexdigest()[:16]}
 
 
-def delta(previous: Version | None, docs: list[tuple[Document, str]]) -> dict[str, int]:
-    """added / changed / removed / unchanged documents by content hash (the doc id).
+def delta(previous: Version | None, docs: Iterable[tuple[str, str]]) -> dict[str, int]:
+    """added / changed / removed / unchanged documents by content hash (the doc id), from
+    the new version's (doc_id, source) pairs.
 
     A document whose id was there before is unchanged, wherever it now lives; a new id at a
     source that held a now-gone id is a change; other new ids are added, other gone ids
@@ -119,9 +121,9 @@ def delta(previous: Version | None, docs: list[tuple[Document, str]]) -> dict[st
     edit to it after an earlier line was removed counts as one removal and one addition.)
     """
     if previous is None:
-        return {"added": len(docs), "changed": 0, "removed": 0, "unchanged": 0}
+        return {"added": sum(1 for _ in docs), "changed": 0, "removed": 0, "unchanged": 0}
     old = dict(previous.db.execute("SELECT doc_id, source FROM documents").fetchall())
-    new = {d.doc_id: d.source for d, _ in docs}
+    new = dict(docs)
     unchanged = sum(1 for i in new if i in old)
     gone_sources: dict[str, int] = {}
     for i, src in old.items():

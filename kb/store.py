@@ -73,6 +73,21 @@ def _spans(raw: str | None) -> tuple[Span, ...]:
     return tuple(Span(str(a), int(b), int(c)) for a, b, c in json.loads(raw or "[]"))
 
 
+DOCUMENT_COLS = "doc_id, source, format, title, text, external_id, year, sections, pages, metadata"
+
+
+def document_from_row(row: Sequence[Any]) -> Document:
+    """A Document from the DOCUMENT_COLS of a documents row."""
+    return Document(doc_id=row[0], source=row[1], format=row[2], title=row[3], text=row[4],
+                    external_id=row[5], year=row[6], sections=_spans(row[7]),
+                    pages=_spans(row[8]), metadata=json.loads(row[9] or "{}"))
+
+
+def metadata_json(metadata: dict[str, Any]) -> str:
+    """A document's metadata as the documents table stores it."""
+    return json.dumps(metadata, ensure_ascii=False, sort_keys=True, default=str)
+
+
 class Version:
     """A published, read-only KB version."""
 
@@ -156,14 +171,9 @@ class Version:
         return [r[0] for r in self.db.execute("SELECT passage_id FROM passages ORDER BY ordinal")]
 
     def document(self, doc_id: str) -> Document | None:
-        row = self.db.execute(
-            "SELECT doc_id, source, format, title, text, external_id, year, sections, pages, "
-            "metadata FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
-        if not row:
-            return None
-        return Document(doc_id=row[0], source=row[1], format=row[2], title=row[3], text=row[4],
-                        external_id=row[5], year=row[6], sections=_spans(row[7]),
-                        pages=_spans(row[8]), metadata=json.loads(row[9] or "{}"))
+        row = self.db.execute(f"SELECT {DOCUMENT_COLS} FROM documents WHERE doc_id = ?",
+                              (doc_id,)).fetchone()
+        return document_from_row(row) if row else None
 
     def iter_documents(self) -> Iterator[Document]:
         for (doc_id,) in self.db.execute("SELECT doc_id FROM documents ORDER BY rowid").fetchall():
@@ -227,6 +237,7 @@ class VersionWriter:
         # and publish() fsyncs every file before the version is renamed into place.
         self.db.execute("PRAGMA journal_mode=OFF")
         self.db.execute("PRAGMA synchronous=OFF")
+        self.db.execute("PRAGMA cache_size=-65536")  # 64 MB of pages: inserts into the indexes
         self.db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
         self._n_docs = 0
         self._n_passages = 0
@@ -240,8 +251,7 @@ class VersionWriter:
             for d, origin in docs:
                 n[0] += 1
                 yield (d.doc_id, d.source, d.format, d.title, d.text, d.external_id, d.year,
-                       span_list(d.sections), span_list(d.pages),
-                       json.dumps(d.metadata, ensure_ascii=False, sort_keys=True, default=str),
+                       span_list(d.sections), span_list(d.pages), metadata_json(d.metadata),
                        d.text_hash, origin)
 
         self.db.executemany("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows())
