@@ -62,8 +62,8 @@ class BuildSettings:
                 raise MedKBError(f"{g}: graph rule file not found")
         if self.keep_versions is not None and self.keep_versions < 1:
             raise MedKBError("--keep-versions must be at least 1")
-        if self.index not in ("auto", "flat", "hnsw"):
-            raise MedKBError(f"unknown --index {self.index!r}: use auto, flat or hnsw")
+        if self.index not in ("auto", "flat", "hnsw", "ivf"):
+            raise MedKBError(f"unknown --index {self.index!r}: use auto, flat, hnsw or ivf")
         if self.vector_precision not in ("fp32", "fp16"):
             raise MedKBError(f"unknown --vector-precision {self.vector_precision!r}: "
                              "use fp32 or fp16")
