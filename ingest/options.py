@@ -29,7 +29,7 @@ class BuildOptions:
     ray_cpus: int | None = None  # CPUs of a local Ray instance (None: all)
     limits: ReadLimits = field(default_factory=ReadLimits)  # sizes, PDF time and memory caps
     keep_versions: int | None = None  # after publishing, keep this many newest; None: all
-    index_kind: str = "auto"  # flat | hnsw | auto (by size, kb.vectors)
+    index_kind: str = "auto"  # flat | hnsw | ivf | auto (by size, kb.vectors)
     vector_precision: str = "fp32"  # fp16 halves the index's memory
     # Any object with generate(messages, max_new_tokens=): abstractive summaries instead of
     # extractive ones (the extractive summary stays the fallback when it fails).

@@ -289,8 +289,25 @@ def _old_vectors(previous: Version | None, block: dict[str, Any], update: bool
     old_ids = {pid: i for i, pid in enumerate(previous.passage_ids())}
     if not old_ids:
         return lambda pid: None
-    old = previous.vectors().reconstruct_all()
-    return lambda pid: old[old_ids[pid]] if pid in old_ids else None
+    index = previous.vectors()
+    cached: dict[str, Any] = {"lo": -1, "block": None}
+
+    def old_vector(pid: str) -> np.ndarray | None:
+        # an update asks in roughly the old order: decode a block of rows at a time rather
+        # than every old vector at once (memory stays bounded at any KB size)
+        row = old_ids.get(pid)
+        if row is None:
+            return None
+        lo = row - row % OLD_VECTOR_BLOCK
+        if cached["lo"] != lo:
+            cached["lo"] = lo
+            cached["block"] = index.reconstruct(range(lo, min(len(index), lo + OLD_VECTOR_BLOCK)))
+        return cached["block"][row - lo]
+
+    return old_vector
+
+
+OLD_VECTOR_BLOCK = 4096
 
 
 class _OnceVocabulary:
