@@ -20,26 +20,37 @@ HNSW_EF_CONSTRUCTION = 100
 HNSW_EF_SEARCH = 256
 # Measured (benchmarks/search_bench.py, 384-d, M 32): at 100k efSearch 256 gives recall@10
 # 0.999 at 0.9 ms; at 1M it gives only 0.955, 512 gives 0.979 at 2.0 ms, 1024 0.993 at 3.8 ms.
+# benchmarks/scale_build.py measured whole KBs between (377k-518k passages of repeated text):
+# 256 fell to 0.86 there, so the breadth grows from 100k on.
+HNSW_EF_SEARCH_MID = 512
+HNSW_MID = 100_000
 HNSW_EF_SEARCH_LARGE = 1024
-HNSW_LARGE = 500_000
+HNSW_LARGE = 300_000
 
 
 def default_ef_search(n: int) -> int:
     """Search breadth that keeps recall@10 near 0.99 of exact at this many vectors."""
-    return HNSW_EF_SEARCH_LARGE if n >= HNSW_LARGE else HNSW_EF_SEARCH
+    if n >= HNSW_LARGE:
+        return HNSW_EF_SEARCH_LARGE
+    return HNSW_EF_SEARCH_MID if n >= HNSW_MID else HNSW_EF_SEARCH
+
+
 PARALLEL_MIN_QUERIES = 8  # smaller batches search on the calling thread alone
 
 
 KINDS = ("auto", "flat", "hnsw", "ivf")
-# IVF (`--index ivf`): 2 * sqrt(n) lists (2,000 at 1M), trained on 39 vectors a list, and
-# nprobe 256 by default: recall@10 0.995 at 1M x 384 fp16 (benchmarks/memory_bench.py), with
-# no graph in memory (the lists themselves are memory-mapped when a version is opened).
+# IVF (`--index ivf`): sqrt(n) lists (720 at 518k, 1,000 at 1M), trained on 39 vectors a
+# list, nprobe 256 by default (a third of the lists at 518k, a quarter at 1M): no graph in
+# memory, the lists are memory-mapped when a version is opened. With 2 * sqrt(n) lists
+# benchmarks/memory_bench.py measured recall@10 0.995 at nprobe 256 on MiniLM-like vectors
+# at 1M; the hash embedder's vectors (high intrinsic dimension) need the larger share that
+# sqrt(n) lists give (benchmarks/scale_build.py, README "Scaling out").
 IVF_NPROBE = 256
 IVF_TRAIN_PER_LIST = 39
 
 
 def ivf_lists(n: int) -> int:
-    return max(1, min(max(64, int(2 * np.sqrt(max(n, 1)))), n // IVF_TRAIN_PER_LIST or 1))
+    return max(1, min(max(64, int(np.sqrt(max(n, 1)))), n // IVF_TRAIN_PER_LIST or 1))
 
 
 def choose_kind(n: int, kind: str = "auto") -> str:
@@ -145,6 +156,15 @@ class FaissIndex:
         if hnsw is not None:
             hnsw.efSearch = int(ef)
 
+    @property
+    def nprobe(self) -> int | None:
+        return int(self._index.nprobe) if hasattr(self._index, "nprobe") else None
+
+    def set_nprobe(self, nprobe: int) -> None:
+        """Lists an IVF index searches (higher: better recall, slower); no-op otherwise."""
+        if hasattr(self._index, "nprobe"):
+            self._index.nprobe = int(nprobe)  # type: ignore[attr-defined]
+
     def reconstruct(self, rows: Sequence[int]) -> np.ndarray:
         """The stored vectors of `rows` (approximate for fp16 indexes)."""
         ids = np.asarray(list(rows), dtype=np.int64)
@@ -212,4 +232,9 @@ class FaissIndex:
         flags = 0
         if mmap and hasattr(faiss, "IO_FLAG_MMAP_IFC"):
             flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY
-        return cls(faiss.read_index(str(path), flags))
+        index = cls(faiss.read_index(str(path), flags))
+        # a version built with the old default (256 below 500k) searches as deep as a new
+        # one; a breadth set on purpose is kept
+        if index.ef_search == HNSW_EF_SEARCH and default_ef_search(len(index)) > HNSW_EF_SEARCH:
+            index.set_ef_search(default_ef_search(len(index)))
+        return index
