@@ -11,6 +11,7 @@ they come back flagged with their retraction record, as every hit of a flagged d
 from __future__ import annotations
 
 import fnmatch
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from kb.store import Version
 from retrieval.fusion import FusionConfig
 
 METHODS = ("dense", "sparse", "hybrid")
+MAX_DEEPEN = 2  # rounds of 4x deeper candidate lists when nothing was filtered out
 
 
 def embedder_for(version: Version, requested: str | None = None) -> Any:
@@ -132,16 +134,22 @@ class Searcher:
         filters = filters if filters is not None and filters.active else None
         qv = self.embedder.embed([query]) if method != "sparse" else None
         depth = max(self.config.depth, k) if method == "hybrid" else k
-        while True:
+        # Deeper candidate lists help when filters or retractions removed candidates; when
+        # only near-duplicates were dropped (fuse), a corpus of many copies would otherwise
+        # send every search down to the whole KB: a few rounds at most then.
+        unbounded = filters is not None or (not include_retracted
+                                            and bool(self.retracted_ordinals()))
+        for rounds in itertools.count():
             lists = self.candidates(query, depth, method=method, query_vector=qv,
                                     filters=filters, include_retracted=include_retracted)
             if method != "hybrid":
                 got = lists[method]
             else:
                 got = self.fuse(query, lists, qv, k)
-            if len(got) >= k or depth >= n:
+            if len(got) >= k or depth >= n or (not unbounded and rounds >= MAX_DEEPEN):
                 return got[:k]
             depth = min(n, depth * 4)
+        raise AssertionError("unreachable")
 
     def candidates(self, query: str, depth: int, *, method: str = "hybrid",
                    query_vector: np.ndarray | None = None, filters: Filters | None = None,
@@ -190,10 +198,16 @@ class Searcher:
                 scores = fusion.entity_boost(scores, wanted, ents, cfg.entity_boost)
         ranked = fusion.rank(scores)
         if cfg.mmr_lambda < 1.0 or cfg.duplicate_cosine <= 1.0:
-            pool = ranked[: max(3 * k, k + 10)]
-            vecs = self.version.vectors().reconstruct([o for o, _ in pool])
-            ranked = fusion.mmr(pool, vecs, k, lam=cfg.mmr_lambda,
-                                duplicate_cosine=cfg.duplicate_cosine)
+            size = max(3 * k, k + 10)
+            while True:  # a larger pool when near-duplicates left fewer than k
+                pool = ranked[:size]
+                vecs = self.version.vectors().reconstruct([o for o, _ in pool])
+                kept = fusion.mmr(pool, vecs, k, lam=cfg.mmr_lambda,
+                                  duplicate_cosine=cfg.duplicate_cosine)
+                if len(kept) >= k or size >= len(ranked):
+                    break
+                size *= 4
+            ranked = kept
         return ranked
 
     def _exact_scores(self, query: str, lists: dict[str, list[tuple[int, float]]],

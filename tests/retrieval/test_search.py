@@ -101,3 +101,34 @@ def test_kb_without_bm25_builds_one_in_memory(beir_version, monkeypatch) -> None
     monkeypatch.setattr(rs, "SPARSE_DIR", "missing-bm25")
     hits = Searcher(beir_version).search("oseltamivir", 1, method="sparse")
     assert hits[0].external_id == "d6"
+
+
+def test_copies_do_not_send_a_search_down_the_whole_kb(tmp_path) -> None:  # noqa: ANN001
+    """Many identical copies of a few texts: near-duplicates are dropped from a growing pool,
+    and the candidate lists deepen a bounded number of rounds (not until they hold the KB)."""
+    from ingest.pipeline import BuildOptions, build
+    from kb.store import KnowledgeBase
+    from retrieval.fusion import FusionConfig
+    from retrieval.search import MAX_DEEPEN
+
+    texts = ["Metformin lowers glucose in type 2 diabetes.", "Asthma attacks respond to "
+             "inhaled salbutamol.", "Influenza is treated with oseltamivir early."]
+    src = tmp_path / "copies.jsonl"
+    src.write_text("".join(f'{{"id": "c{i}", "title": "copy", "text": "{texts[i % 3]}"}}\n'
+                           for i in range(300)), "utf-8")
+    build([src], tmp_path / "kb", BuildOptions(embedder="hash-64", enrich=False,
+                                               graph_seeds=None))
+    version = KnowledgeBase(tmp_path / "kb").current()
+    s = Searcher(version, config=replace(FusionConfig(), depth=4))
+    calls: list[int] = []
+    real = s.candidates
+
+    def counted(query, depth, **kw):  # noqa: ANN001, ANN003, ANN202
+        calls.append(depth)
+        return real(query, depth, **kw)
+
+    s.candidates = counted  # type: ignore[method-assign]
+    hits = s.search("metformin glucose diabetes", 5)
+    assert 1 <= len(hits) <= 3  # one per distinct text at most
+    assert len(calls) <= MAX_DEEPEN + 1 and max(calls) < len(version.vectors())
+    version.close()
