@@ -44,9 +44,26 @@ def current_rss_mb() -> float:
 
 
 def cmd_build(args: argparse.Namespace) -> dict:
+    import logging
+    import threading
+
     from benchmarks.scale_corpus import main as make_corpus
     from ingest.options import default_graph_seeds
     from ingest.pipeline import BuildOptions, build
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(relativeCreated)8.0f ms %(name)s: %(message)s")
+    timeline: list[tuple[float, float]] = []
+    top = [0.0, 0.0]  # seconds, MB
+    stop = threading.Event()
+
+    def sample() -> None:  # RSS every 0.2 s; a point kept when it moved by 25 MB
+        while not stop.wait(0.2):
+            mb = current_rss_mb()
+            if mb > top[1]:
+                top[:] = [round(time.perf_counter() - t0, 1), mb]
+            if not timeline or abs(mb - timeline[-1][1]) >= 25:
+                timeline.append((round(time.perf_counter() - t0, 1), mb))
 
     if not args.corpus.exists():
         make_corpus(["--documents", str(args.documents), "--out", str(args.corpus),
@@ -66,12 +83,21 @@ def cmd_build(args: argparse.Namespace) -> dict:
                            graph_seeds=None if args.no_graph else default_graph_seeds(),
                            engine=args.engine, vector_precision=args.precision,
                            index_kind=args.index)
-    report = build([args.corpus], args.kb, options, progress=progress)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        report = build([args.corpus], args.kb, options, progress=progress)
+    finally:
+        stop.set()
+        sampler.join()
+    peak = top
     return {"build": {k: report[k] for k in ("documents", "passages", "entities", "edges",
                                             "seconds")},
             "passages_per_s": round(report["passages"] / report["seconds"], 1),
             "stage_last_progress_s": stages, "peak_rss_mb": peak_rss_mb(),
             "rss_mb_at": {k: v for k, v in rss.items() if ":" in k},
+            "sampled_peak_rss_mb": peak[1], "sampled_peak_at_s": peak[0],
+            "rss_timeline_s_mb": timeline,
             "load_average": os.getloadavg(),
             "embedder": args.embedder, "enrich": not args.no_enrich,
             "graph": not args.no_graph, "engine": args.engine, "precision": args.precision,

@@ -74,7 +74,7 @@ def build(
         # build holds one batch of the corpus at a time, not the corpus (ingest.spill).
         writer = kb_writer(kb)
         try:
-            report, manifest, dense_index = _build_version(
+            report, manifest = _build_version(
                 writer, engine, embedder, previous, retraction_list, sources, options,
                 progress, update)
             report["seconds"] = round(time.perf_counter() - t0, 3)
@@ -100,9 +100,9 @@ def build(
 def _build_version(writer: Any, engine: Any, embedder: Any, previous: Version | None,
                    retraction_list: list[Any], sources: Sequence[Path | str],
                    options: BuildOptions, progress: Progress, update: bool
-                   ) -> tuple[dict[str, Any], dict[str, Any], Any]:
+                   ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read, chunk, embed, extract and enrich into `writer`'s version; the report (without
-    the time), the manifest and the vector index."""
+    the time) and the manifest."""
     from ingest import retractions, reuse
     from ingest.enrichment import enrich_records
     from ingest.flow import chunk_and_embed
@@ -198,7 +198,12 @@ def _build_version(writer: Any, engine: Any, embedder: Any, previous: Version | 
     finally:
         spill.close(remove=True)
     dense_index.save(writer.path(VECTORS_NAME))
+    vectors_block = {"kind": dense_index.kind, "count": len(dense_index),
+                     "precision": options.vector_precision}
+    del dense_index  # saved: BM25, SQLite's VACUUM and hashing never sit on top of it
+    log.info("vector index written (%s rows)", vectors_block["count"])
     sparse_params = _write_sparse(records.iter_texts(), writer)
+    log.info("BM25 index written")
     if graph is not None:
         graph.save(writer.path("graph.json"))
     for name, data in retractions.files_for(side["flagged"], retraction_list).items():
@@ -217,8 +222,7 @@ def _build_version(writer: Any, engine: Any, embedder: Any, previous: Version | 
     }
     manifest = {
         "embedder": block,
-        "vectors": {"kind": dense_index.kind, "count": len(dense_index),
-                    "precision": options.vector_precision},
+        "vectors": vectors_block,
         "sparse": sparse_params,
         "chunking": reuse.chunking_manifest(options),
         "counts": {"documents": n_docs, "passages": n_passages,
@@ -230,7 +234,7 @@ def _build_version(writer: Any, engine: Any, embedder: Any, previous: Version | 
         "engine": engine.name,
         "tools": tool_versions(),
     }
-    return report, manifest, dense_index
+    return report, manifest
 
 
 def stages_result() -> Any:

@@ -283,6 +283,7 @@ class VersionWriter:
         self.db.commit()
         self.db.execute("VACUUM")
         self.db.close()
+        log.info("SQLite written")
         files = {str(p.relative_to(self.tmp)): file_sha256(p) for p in sorted(self.tmp.rglob("*"))
                  if p.is_file() and p.name != MANIFEST_NAME}
         version_id = self.kb.next_version_id(files)

@@ -6,11 +6,14 @@ without any side table. Saved in FAISS's native format (no pickle).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 # Below this many vectors an exact flat index answers a query in about a millisecond here; from
 # there on HNSW keeps p50 under 2 ms (benchmarks/search_bench.py measures both).
@@ -134,6 +137,7 @@ class FaissIndex:
             train = np.ascontiguousarray(sample(IVF_TRAIN_PER_LIST * ivf_lists(n)), np.float32)
             index.train(train)
             del train
+            log.info("%s index trained", kind)
         for block in chunks():
             if len(block):
                 index.add(np.ascontiguousarray(block, dtype=np.float32))
