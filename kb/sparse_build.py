@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import mmap
 from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
@@ -98,7 +99,6 @@ def _write_csc(directory: Path, postings_path: Path, lengths_path: Path, df: np.
         np.save(directory / "data.csc.index.npy", np.zeros(0, np.float32))
         np.save(directory / "indices.csc.index.npy", np.zeros(0, np.int32))
         return
-    postings = np.memmap(postings_path, dtype=_POSTING, mode="r")
     lengths = np.fromfile(lengths_path, dtype=np.int32)
     data = np.lib.format.open_memmap(directory / "data.csc.index.npy", mode="w+",
                                      dtype=np.float32, shape=(nnz,))
@@ -107,8 +107,9 @@ def _write_csc(directory: Path, postings_path: Path, lengths_path: Path, df: np.
     nxt = indptr[:-1].copy()
     k1, b = params.k1, params.b
     l_avg = np.float64(avg_len)
+    postings = open(postings_path, "rb")  # noqa: SIM115 - closed below
     for lo in range(0, nnz, SLICE):
-        part = np.asarray(postings[lo : lo + SLICE])
+        part = np.fromfile(postings, dtype=_POSTING, count=min(SLICE, nnz - lo))
         doc, tok, tf = part["doc"], part["tok"], part["tf"]
         l_d = lengths[doc].astype(np.float64)
         tfc = tf / (k1 * ((1 - b) + b * l_d / l_avg) + tf)  # bm25s _score_tfc_robertson
@@ -123,9 +124,21 @@ def _write_csc(directory: Path, postings_path: Path, lengths_path: Path, df: np.
         data[pos] = score[order]
         indices[pos] = doc[order]
         nxt += counts
+        _unmap(data)
+        _unmap(indices)
+    postings.close()
     data.flush()
     indices.flush()
-    del data, indices, postings
+    del data, indices
+
+
+def _unmap(array: np.memmap) -> None:
+    """Drop a shared file mapping's pages from this process (the written data stays in the
+    page cache and the file): scattered writes all over the output would otherwise count
+    the whole file in the build's RSS."""
+    mm = getattr(array, "_mmap", None)
+    if mm is not None and hasattr(mmap, "MADV_DONTNEED"):
+        mm.madvise(mmap.MADV_DONTNEED)
 
 
 def _write_json(directory: Path, vocab: dict[str, int], n_docs: int, params: SparseParams

@@ -59,9 +59,15 @@ class VectorSpill:
         if n <= k:
             return np.concatenate(list(self.chunks(n))) if n else self.view(0)
         idx = np.linspace(0, n - 1, k).astype(np.int64)
-        view = self.view(n)
-        out = np.array(view[idx])
-        del view
+        out = np.empty((k, self.dim), np.float32)
+        # plain reads of one chunk at a time: a memory map touched all over would count the
+        # whole file in this process's RSS
+        lo = 0
+        for block in self.chunks(n):
+            hi = lo + len(block)
+            sel = (idx >= lo) & (idx < hi)
+            out[sel] = block[idx[sel] - lo]
+            lo = hi
         return out
 
     def close(self, *, remove: bool = True) -> None:
