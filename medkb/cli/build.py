@@ -10,7 +10,7 @@ from kb.config import DEFAULT_EMBEDDER
 from medkb.cli import render
 from medkb.cli.common import JsonOpt, KbOpt, emit, progress, run
 
-IndexOpt = typer.Option("auto", "--index", help="Vector index: auto (exact below 50k passages, HNSW above), flat, hnsw or ivf (no graph in memory).")
+IndexOpt = typer.Option("auto", "--index", help="Vector index: auto (exact below 50k passages, HNSW to 500k, IVF above), flat, hnsw or ivf (no graph in memory).")
 PrecisionOpt = typer.Option("fp32", "--vector-precision", help="fp16 halves the vector index's memory.")
 LlmSummaryOpt = typer.Option(False, "--llm-summaries", help="Abstractive document summaries from the LLM (slow; MEDKB_LLM_BASE_URL or the local model).")
 KeepOpt = typer.Option(None, "--keep-versions",

@@ -22,6 +22,7 @@ def test_choose_kind() -> None:
     assert choose_kind(10, "hnsw") == "hnsw"
     assert choose_kind(10, "ivf") == "flat"  # too few vectors to train lists on
     assert choose_kind(100_000, "ivf") == "ivf"
+    assert choose_kind(vectors.IVF_THRESHOLD) == "ivf"
     with pytest.raises(ValueError):
         choose_kind(10, "pq")
 
