@@ -14,6 +14,7 @@ the KB on disk. Given the same input, both engines yield the same records.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -61,6 +62,9 @@ class LocalEngine:
 
     name = "local"
 
+    def __init__(self) -> None:
+        self._chunker: tuple[Any, Any] | None = None  # ((settings, embedder id), Chunker)
+
     def map(self, fn: Callable[..., Any], batches: Sequence[Any], *args: Any) -> list[Any]:
         return [fn(b, *args) for b in batches]
 
@@ -68,11 +72,19 @@ class LocalEngine:
         from ingest import stages
         from ingest.readers.sandbox import PdfSandbox
 
-        # PDFs in one sandboxed child process for the whole build
-        with PdfSandbox(limits) as pdfs:
-            for batch in batches(files, READ_BATCH):
-                yield stages.read_batch(batch, limits, pdfs)
-                tick(len(batch))
+        # PDFs in one sandboxed child process for the whole build. One file at a time, the
+        # next one read by a helper thread while the caller chunks this one: the embedder gets
+        # its first passages after the first file (not the first READ_BATCH files), and a PDF
+        # parsed in the sandbox's child overlaps with chunking and embedding.
+        with PdfSandbox(limits) as pdfs, \
+                ThreadPoolExecutor(1, thread_name_prefix="medkb-read") as pool:
+            ahead = [pool.submit(stages.read_batch, [f], limits, pdfs) for f in files[:1]]
+            for i in range(len(files)):
+                result = ahead.pop().result()
+                if i + 1 < len(files):
+                    ahead.append(pool.submit(stages.read_batch, [files[i + 1]], limits, pdfs))
+                yield result
+                tick(1)
 
     def chunk(self, docs: Sequence[Document], chunking: Any, embedder: Any, tick: Tick
               ) -> Iterator[list[Passage]]:
@@ -81,9 +93,13 @@ class LocalEngine:
 
         if not docs:
             return
-        chunker = Chunker(chunking, tokenizer=embedder.tokenizer())
+        key = (chunking, id(embedder))  # one chunker (tokenizer copy) per build, not per file
+        if self._chunker is None or self._chunker[0] != key:
+            self._chunker = (key, Chunker(chunking, tokenizer=embedder.tokenizer()))
+        chunker = self._chunker[1]
         for batch in batches(docs, CHUNK_BATCH):
-            yield from stages.chunk_batch(batch, chunker)
+            for doc in batch:  # each document's passages as soon as they exist
+                yield stages.chunk_batch([doc], chunker)[0]
             tick(len(batch))
 
     def embed(self, texts: Sequence[str], embedder: Any, tick: Tick) -> Iterator[np.ndarray]:

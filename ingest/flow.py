@@ -41,16 +41,19 @@ class EmbedWorker:
     vector buffer, with `embed(texts, tick)` (the engine's embedding stage). With `store` (a
     kb.vector_spill.VectorSpill) the rows go to its file instead, so memory stays bounded.
 
-    `window` passages are gathered before each call (fewer at the end), so the embedder can sort
-    them by length and pad little; the queue holds at most `depth` submissions."""
+    Each call takes what is queued, up to `window` passages, so the embedder can sort them by
+    length and pad little; it starts as soon as `min_window` are queued (not a full window:
+    the first passages of a build are embedded while the next files are read and chunked).
+    The queue holds at most `depth` submissions."""
 
     def __init__(self, embed: Callable[[list[str], Callable[[int], None]], np.ndarray], dim: int,
                  progress: Callable[[str, int, int], None], window: int = 256,
-                 depth: int = 16, store: Any = None) -> None:
+                 depth: int = 16, store: Any = None, min_window: int = 64) -> None:
         self._embed_fn = embed
         self._store = store
         self.dim = dim
         self.window = window
+        self.min_window = min(min_window, window)
         self._progress = progress
         self._q: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
@@ -93,19 +96,19 @@ class EmbedWorker:
                     finished = True
                 else:
                     pending.extend(item)
-                    if sum(1 for _, _, v in pending if v is None) < self.window:
-                        try:  # take what is already queued before embedding a short window
-                            while True:
-                                more = self._q.get_nowait()
-                                if more is _DONE:
-                                    finished = True
-                                    break
-                                pending.extend(more)
-                        except queue.Empty:
-                            pass
-                        if not finished and \
-                                sum(1 for _, _, v in pending if v is None) < self.window:
-                            continue
+                    todo = sum(1 for _, _, v in pending if v is None)
+                    try:  # take what is already queued, up to a window
+                        while todo < self.window and len(pending) < 4 * self.window:
+                            more = self._q.get_nowait()
+                            if more is _DONE:
+                                finished = True
+                                break
+                            pending.extend(more)
+                            todo += sum(1 for _, _, v in more if v is None)
+                    except queue.Empty:
+                        pass
+                    if not finished and todo < self.min_window and len(pending) < self.window:
+                        continue  # reused vectors alone: passed on a window at a time
                 self._embed(pending)
                 pending = []
         except BaseException as exc:  # re-raised in the main thread

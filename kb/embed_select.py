@@ -4,10 +4,12 @@ Backends are `torch-fp32` (the reference), `torch-bf16` (autocast; only where th
 AVX512-BF16 or AMX), `onnx-fp32` (ONNX Runtime, optimised graph) and `onnx-int8` (dynamic
 int8). A backend *agrees* with fp32 when, on the fixed probe set (corpora/embedding_probe.json),
 every probe text's vector has cosine >= COS_MIN to the torch-fp32 vector and the queries'
-top-10 passages overlap >= TOP10_MIN. `auto` takes the fastest agreeing backend, timed on the
-probe passages; the calibration is cached per model, CPU and library versions, so only the
-first build on a machine pays for it (each backend embeds the ~300 probe texts once,
-plus a one-off ONNX export).
+top-10 passages overlap >= TOP10_MIN. `auto` takes the fastest agreeing backend, timed at its
+own batch size on passages as a build makes them (corpora/embedding_probe_timing.json: a
+default build's length distribution, median ~100 tokens); the calibration is cached per
+model, CPU and library versions, so only the first build on a machine pays for it (each
+backend embeds the ~300 probe texts and the 256 timing passages once, about a minute on
+2 cores, plus a one-off ONNX export).
 
 Vectors of two backends may share a KB only when both agree with fp32 (kb.embedder.may_mix).
 """
@@ -36,7 +38,8 @@ TOP10_MIN = 0.98
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile",
              "amx_bf16", "amx_int8")
 PROBE = Path(__file__).resolve().parent.parent / "corpora" / "embedding_probe.json"
-CALIBRATION_VERSION = 1
+TIMING = PROBE.with_name("embedding_probe_timing.json")
+CALIBRATION_VERSION = 2  # 2: timed on a build's passages at the backends' own batch sizes
 
 
 @lru_cache(maxsize=1)
@@ -89,6 +92,15 @@ def load_probe() -> dict[str, Any] | None:
     return data
 
 
+def load_timing() -> dict[str, Any] | None:
+    """The passages calibration is timed on (a default build's, corpora/embedding_probe_timing.json)."""
+    if not TIMING.is_file():
+        return None
+    data = json.loads(TIMING.read_text("utf-8"))
+    data["sha256"] = hashlib.sha256(TIMING.read_bytes()).hexdigest()[:16]
+    return data
+
+
 def agreement(vecs: np.ndarray, ref: np.ndarray, n_queries: int) -> dict[str, float]:
     """Cosine of each row to the reference row; top-10 passage overlap of the query rows."""
     cos = np.sum(vecs * ref, axis=1)
@@ -116,8 +128,9 @@ def _cache_file(model: str) -> Path:
             parts.append(f"{pkg}={version(pkg)}")
         except PackageNotFoundError:
             parts.append(f"{pkg}=-")
-    probe = load_probe()
+    probe, timing = load_probe(), load_timing()
     parts.append(probe["sha256"] if probe else "no-probe")
+    parts.append(timing["sha256"] if timing else "no-timing")
     key = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model)
     return cache_dir() / "calibration" / f"{safe}-{key}.json"
@@ -156,25 +169,19 @@ def calibrate(model: str, *, refresh: bool = False) -> dict[str, Any]:
         return result
     texts = list(probe["queries"]) + list(probe["passages"])
     nq = len(probe["queries"])
-    # The agreement pass is also the timing: two interleaved halves, so that a burst of load
-    # on a shared machine hits every backend alike.
-    vecs = {name: np.zeros((len(texts), 1), np.float32) for name in embedders}
-    secs = dict.fromkeys(embedders, 0.0)
-    halves = [range(0, len(texts), 2), range(1, len(texts), 2)]
-    for half in halves:
-        part = [texts[i] for i in half]
-        for name, emb in embedders.items():
-            t = time.perf_counter()
-            out = emb.embed(part)
-            secs[name] += time.perf_counter() - t
-            if vecs[name].shape[1] != out.shape[1]:
-                vecs[name] = np.zeros((len(texts), out.shape[1]), np.float32)
-            vecs[name][list(half)] = out
+    vecs, probe_secs = _interleaved(embedders, texts)
+    # Timed again on passages as a build makes them (the agreement probe's 1,000-character
+    # texts favour some backends: speed depends on length); the first pass warmed them up.
+    timing = load_timing() or {"passages": probe["passages"], "sha256": probe["sha256"]}
+    _, secs = _interleaved(embedders, list(timing["passages"]))
+    result["timing"] = {"texts": len(timing["passages"]), "set": timing["sha256"]}
     ref = vecs["torch-fp32"]
     for name in embedders:
         m = agreement(vecs[name], ref, nq)
         m["agrees"] = agrees(m)
-        m["texts_per_s"] = round(len(texts) / secs[name], 2)
+        m["texts_per_s"] = round(len(timing["passages"]) / secs[name], 2)
+        m["probe_texts_per_s"] = round(len(texts) / probe_secs[name], 2)
+        m["batch_size"] = getattr(embedders[name], "batch_size", None)
         result["backends"][name] = m
     ok = [n for n in embedders if result["backends"][n]["agrees"]]
     result["chosen"] = max(ok, key=lambda n: result["backends"][n]["texts_per_s"])
@@ -184,6 +191,24 @@ def calibrate(model: str, *, refresh: bool = False) -> dict[str, Any]:
     tmp.write_text(json.dumps(result, indent=2), "utf-8")
     os.replace(tmp, path)
     return result
+
+
+def _interleaved(embedders: dict[str, Any], texts: list[str]
+                 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Every backend's vectors of `texts` and its seconds, in two interleaved halves, so that a
+    burst of load on a shared machine hits every backend alike."""
+    vecs = {name: np.zeros((len(texts), 1), np.float32) for name in embedders}
+    secs = dict.fromkeys(embedders, 0.0)
+    for half in (range(0, len(texts), 2), range(1, len(texts), 2)):
+        part = [texts[i] for i in half]
+        for name, emb in embedders.items():
+            t = time.perf_counter()
+            out = emb.embed(part)
+            secs[name] += time.perf_counter() - t
+            if vecs[name].shape[1] != out.shape[1]:
+                vecs[name] = np.zeros((len(texts), out.shape[1]), np.float32)
+            vecs[name][list(half)] = out
+    return vecs, secs
 
 
 def choose(model: str, requested: str = "auto") -> tuple[str, dict[str, Any]]:

@@ -47,6 +47,9 @@ def bf16_supported() -> bool:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model, bf16 autocast where the CPU supports it (DESIGN §9).
 
+    Small batches of length-sorted texts: on the build's passages (median ~100 tokens) MiniLM
+    runs fastest at 8-32 texts a batch; at 64 (6,000+ tokens a batch) bf16 fell to about half
+    its speed and fp32 lost a fifth (AMD EPYC Zen 5, 2 cores; benchmarks/embed_backends.py).
     The constructor only stores settings; the model loads on first use.
     """
 
@@ -56,7 +59,7 @@ class SentenceTransformerEmbedder:
         self,
         model: str = DEFAULT_EMBEDDER,
         *,
-        batch_size: int = 64,
+        batch_size: int = 16,
         precision: str = "auto",
         device: str = "cpu",
     ) -> None:

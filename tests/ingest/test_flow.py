@@ -121,3 +121,32 @@ def test_chunk_lengths_unaffected_by_concurrent_padded_encoding():
         stop.set()
         other.join()
     assert all(g == want for g in got) and not errors
+
+
+def test_embedder_starts_before_a_full_window():
+    """The first passages are embedded as soon as `min_window` are queued, while more are still
+    coming (the build reads and chunks its next files meanwhile), never held for a window."""
+    from ingest.flow import EmbedWorker
+
+    emb = HashEmbedder(32)
+    calls: list[int] = []
+
+    def embed(texts, tick):
+        calls.append(len(texts))
+        return emb.embed(texts)
+
+    worker = EmbedWorker(embed, 32, lambda *a: None, window=256, min_window=16)
+    try:
+        worker.submit([(i, f"passage {i} about asthma", None) for i in range(20)])
+        got: list[np.ndarray] = []
+        waiter = threading.Thread(target=lambda: got.append(worker.wait_for(20)), daemon=True)
+        waiter.start()
+        waiter.join(timeout=60)  # a deadlock guard, not a speed check
+        assert got, "the first 20 passages waited for a full window of 256"
+        assert calls == [20]
+        worker.submit([(20 + i, f"later passage {i}", None) for i in range(5)])
+        vecs = worker.finish()
+        assert vecs.shape == (25, 32) and sum(calls) == 25
+        assert np.allclose(vecs[20:], emb.embed([f"later passage {i}" for i in range(5)]))
+    finally:
+        worker.close()

@@ -112,3 +112,62 @@ def test_onnx_backends_match_torch_on_the_real_model():
     assert m["cos_min"] > 0.9999
     q = agreement(make_backend("all-MiniLM-L6-v2", "onnx-int8").embed(texts), ref, 8)
     assert 0.95 < q["cos_min"] < 1.0
+
+
+def test_timing_set_has_the_builds_lengths():
+    """Calibration is timed on passages as a build makes them, not the probe's long texts."""
+    timing = embed_select.load_timing()
+    probe = embed_select.load_probe()
+    assert timing is not None and len(timing["passages"]) == 256 and timing["sha256"]
+    mid = sorted(len(t) for t in timing["passages"])[128]
+    assert mid < 0.7 * sorted(len(t) for t in probe["passages"])[len(probe["passages"]) // 2]
+    assert "default build" in timing["source"]
+
+
+class _FakeBackend:
+    """A backend with a modelled cost per text on a fake clock, and vectors that are the
+    reference's (agreeing) or perturbed (disagreeing)."""
+
+    clock = [0.0]
+
+    def __init__(self, name: str, cost: float, noise: float) -> None:
+        self.backend, _, self.precision = name.partition("-")
+        self.model_id, self.cost, self.noise, self.batch_size = "m", cost, noise, 8
+        self.seen: list[int] = []
+
+    def embed(self, texts, progress=None):
+        self.seen.append(len(texts))
+        self.clock[0] += self.cost * len(texts)
+        ref = HashEmbedder(64).embed(texts)
+        if not self.noise:
+            return ref
+        rng = np.random.default_rng(len(texts))
+        return _unit(ref + rng.normal(scale=self.noise, size=ref.shape))
+
+
+def test_calibration_takes_the_fastest_agreeing_backend(monkeypatch, tmp_path):
+    import kb.embedder
+
+    monkeypatch.setenv("MEDKB_CACHE", str(tmp_path))
+    specs = {"torch-fp32": (4.0, 0.0), "torch-bf16": (1.0, 0.0), "onnx-fp32": (2.0, 0.0),
+             "onnx-int8": (0.5, 0.4)}  # the fastest disagrees: refused
+    made: dict[str, _FakeBackend] = {}
+
+    def make(model, name):
+        made[name] = _FakeBackend(name, *specs[name])
+        return made[name]
+
+    monkeypatch.setattr(embed_select, "candidates", lambda: list(specs))
+    monkeypatch.setattr(kb.embedder, "make_backend", make)
+    monkeypatch.setattr(embed_select.time, "perf_counter", lambda: _FakeBackend.clock[0])
+    cal = embed_select.calibrate("m", refresh=True)
+    assert cal["chosen"] == "torch-bf16"
+    assert not cal["backends"]["onnx-int8"]["agrees"]
+    assert cal["backends"]["onnx-int8"]["texts_per_s"] > cal["backends"]["torch-bf16"]["texts_per_s"]
+    assert cal["backends"]["torch-bf16"]["texts_per_s"] == pytest.approx(1.0)
+    assert cal["timing"]["texts"] == 256 and cal["backends"]["onnx-fp32"]["batch_size"] == 8
+    probe = embed_select.load_probe()
+    n_probe = len(probe["queries"]) + len(probe["passages"])
+    # warm-up, the probe in two halves (agreement), the timing set in two halves
+    assert sum(made["torch-fp32"].seen[1:]) == n_probe + 256
+    assert embed_select.calibrate("m") == cal  # cached: measured once per machine
