@@ -23,8 +23,10 @@ def render(out: dict[str, Any]) -> str:
     ]
     cal = backend.get("calibration") or {}
     if cal.get("backends"):
-        lines.append("calibration (probe texts/s; cos min / top-10 vs fp32): " + "; ".join(
-            f"{n} {b['texts_per_s']:.1f}/s {b['cos_min']:.4f}/{b['top10']:.3f}"
+        lines.append("calibration (texts/s on a build's passages at batch N; cos min / top-10 "
+                     "vs fp32): " + "; ".join(
+            f"{n} {b['texts_per_s']:.1f}/s@{b.get('batch_size') or '?'} "
+            f"{b['cos_min']:.4f}/{b['top10']:.3f}"
             + ("" if b.get("agrees") else " (disagrees)")
             for n, b in cal["backends"].items() if "texts_per_s" in b))
     lines += [
