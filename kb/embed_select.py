@@ -37,6 +37,7 @@ COS_MIN = 0.999
 TOP10_MIN = 0.98
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile",
              "amx_bf16", "amx_int8")
+ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
 PROBE = Path(__file__).resolve().parent.parent / "corpora" / "embedding_probe.json"
 TIMING = PROBE.with_name("embedding_probe_timing.json")
 CALIBRATION_VERSION = 2  # 2: timed on a build's passages at the backends' own batch sizes
@@ -58,12 +59,22 @@ def cpu_info() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"model": model, "cores": os.cpu_count(),
-            "features": [f for f in CPU_FLAGS if f in flags]}
+    info: dict[str, Any] = {"model": model, "cores": os.cpu_count(),
+                            "features": [f for f in CPU_FLAGS if f in flags]}
+    # oneDNN/ATen capped below the CPU (an emulated older CPU, e.g. ONEDNN_MAX_CPU_ISA=AVX2):
+    # recorded, so a calibration made under a cap is never taken for the uncapped one's
+    caps = {k: os.environ[k] for k in ISA_CAPS if os.environ.get(k)}
+    if caps:
+        info["isa_caps"] = caps
+    return info
 
 
 def has_bf16() -> bool:
-    feats = set(cpu_info()["features"])
+    info = cpu_info()
+    cap = info.get("isa_caps", {}).get("ONEDNN_MAX_CPU_ISA", "").upper()
+    if cap and "BF16" not in cap and "AMX" not in cap and cap != "ALL":
+        return False  # torch's bf16 matmuls are capped off
+    feats = set(info["features"])
     if feats & {"avx512_bf16", "amx_bf16"}:
         return True
     if Path("/proc/cpuinfo").exists():

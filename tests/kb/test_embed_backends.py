@@ -171,3 +171,18 @@ def test_calibration_takes_the_fastest_agreeing_backend(monkeypatch, tmp_path):
     # warm-up, the probe in two halves (agreement), the timing set in two halves
     assert sum(made["torch-fp32"].seen[1:]) == n_probe + 256
     assert embed_select.calibrate("m") == cal  # cached: measured once per machine
+
+
+def test_an_isa_cap_is_recorded_and_turns_bf16_off(monkeypatch):
+    """ONEDNN_MAX_CPU_ISA=AVX2 emulates an AVX2-only CPU: no bf16 candidate, and its own
+    calibration (the cap is part of cpu_info, hence of the cache key)."""
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    embed_select.cpu_info.cache_clear()
+    try:
+        assert embed_select.cpu_info()["isa_caps"] == {"ONEDNN_MAX_CPU_ISA": "AVX2"}
+        assert not embed_select.has_bf16()
+        assert "torch-bf16" not in embed_select.candidates()
+    finally:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+        embed_select.cpu_info.cache_clear()
+    assert "isa_caps" not in embed_select.cpu_info()
