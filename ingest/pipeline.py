@@ -108,6 +108,7 @@ def _build_version(writer: Any, engine: Any, embedder: Any, previous: Version | 
     from ingest.flow import chunk_and_embed
     from ingest.readers import discover
     from ingest.spill import BuildRecords
+    from ingest.stages import ReadResult
     from kb.embed_select import manifest_block
     from kb.vector_spill import VectorSpill
     from kb.vectors import FaissIndex
@@ -119,7 +120,7 @@ def _build_version(writer: Any, engine: Any, embedder: Any, previous: Version | 
     # their vectors where the two versions' vectors may share a KB (kb.embedder.may_mix).
     files, missing = discover([Path(s) for s in sources])
     failed: list[dict[str, str]] = [{"source": s, "error": e} for s, e in missing]
-    read = stages_result()
+    read = ReadResult()
     records = BuildRecords(writer)
     chunked_docs = [0]
     block = manifest_block(embedder, embedder.dim)
@@ -235,12 +236,6 @@ def _build_version(writer: Any, engine: Any, embedder: Any, previous: Version | 
         "tools": tool_versions(),
     }
     return report, manifest
-
-
-def stages_result() -> Any:
-    from ingest.stages import ReadResult
-
-    return ReadResult()
 
 
 def _write_sparse(texts: Iterable[str], writer: Any) -> dict[str, Any]:

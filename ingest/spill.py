@@ -16,6 +16,8 @@ from kb.records import Document, Passage
 from kb.store import DOCUMENT_COLS, VersionWriter, document_from_row, metadata_json
 
 PASSAGE_COLS = 'ordinal, passage_id, doc_id, text, start, "end", section, page'
+BATCH = 2000  # rows buffered before one INSERT transaction
+PAGE = 2000  # rows read back at a time
 
 
 def _passage(row: Sequence[Any]) -> Passage:
@@ -26,11 +28,12 @@ def _passage(row: Sequence[Any]) -> Passage:
 class BuildRecords:
     """Documents (with the file they came from) and passages of the version being written."""
 
-    def __init__(self, writer: VersionWriter, batch: int = 2000, page: int = 2000) -> None:
+    def __init__(self, writer: VersionWriter, batch: int | None = None,
+                 page: int | None = None) -> None:
         self.writer = writer
         self.db = writer.db
-        self.batch = batch
-        self.page = page
+        self.batch = batch or BATCH
+        self.page = page or PAGE
         self._docs: list[tuple[Document, str]] = []
         self._passages: list[Passage] = []
         self.documents = 0

@@ -44,9 +44,11 @@ class VectorSpill:
             return np.zeros((0, self.dim), np.float32)
         return np.memmap(self.path, dtype=np.float32, mode="r", shape=(n, self.dim))
 
-    def chunks(self, n: int | None = None, rows: int = CHUNK_ROWS) -> Iterator[np.ndarray]:
-        """Consecutive in-memory blocks of at most `rows` rows covering the first `n`."""
+    def chunks(self, n: int | None = None, rows: int | None = None) -> Iterator[np.ndarray]:
+        """Consecutive in-memory blocks of at most `rows` (CHUNK_ROWS) rows covering the
+        first `n`."""
         n = self.rows if n is None else n
+        rows = rows or CHUNK_ROWS
         for lo in range(0, n, rows):
             m = min(rows, n - lo)
             buf = os.pread(self._fd, m * self._row_bytes, lo * self._row_bytes)

@@ -69,3 +69,34 @@ def test_published_version_has_no_spill(tmp_path) -> None:
     assert report["passages"] == version.counts["passages"] == len(version.vectors())
     assert "vectors.spill" not in version.manifest["files"]
     assert not list(version.path.glob("*.spill"))
+
+
+def test_tiny_batches_give_the_same_kb(tmp_path, monkeypatch) -> None:
+    """Every batch boundary of the streaming build crossed many times (rows, pages, vector
+    chunks, extraction windows): the same KB as with the default sizes, graph and
+    enrichment included."""
+    import shutil
+
+    from medkb_testutil import GRAPH_DIR, ROOT
+
+    import ingest.pipeline as pipeline
+    import ingest.spill as spill
+    import kb.vector_spill as vector_spill
+    from kb.compare import compare_versions
+
+    src = tmp_path / "src"
+    src.mkdir()
+    lines = (ROOT / "corpora" / "literature" / "medquad_subset.jsonl").read_text().splitlines()
+    (src / "a.jsonl").write_text("\n".join(lines[:30]) + "\n")
+    shutil.copy(ROOT / "corpora" / "formats" / "pubmed" / "pubmed-29768149.xml", src)
+    opts = BuildOptions(embedder="hash-64", graph_seeds=GRAPH_DIR)
+    build([src], tmp_path / "big", opts)
+    monkeypatch.setattr(spill, "BATCH", 3)
+    monkeypatch.setattr(spill, "PAGE", 5)
+    monkeypatch.setattr(vector_spill, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(pipeline, "EXTRACT_WINDOW", 11)
+    report = build([src], tmp_path / "small", opts)
+    assert report["passages"] > 20 and report["edges"] > 0
+    result = compare_versions(KnowledgeBase(tmp_path / "big").current(),
+                              KnowledgeBase(tmp_path / "small").current())
+    assert result["same"], result["differences"]
