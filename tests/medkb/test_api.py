@@ -126,4 +126,4 @@ def test_build_through_the_api(tmp_path: Path) -> None:
     jsonschema.validate(report.to_dict(), contract("build"))
     assert report.documents == 5 and report.failed == []
     with pytest.raises(medkb.MedKBError, match="index"):
-        medkb.build([tmp_path / "c"], tmp_path / "kb", medkb.BuildSettings(index="ivf"))
+        medkb.build([tmp_path / "c"], tmp_path / "kb", medkb.BuildSettings(index="pq"))
