@@ -9,13 +9,17 @@ Relevance (a check per claim, `fail` drops it under strict):
 - safety questions: the claim names the drug asked about or what it is combined with (the
   patient's condition or other drug);
 - diagnosis questions: the claim names a disease;
-- otherwise: the claim shares a medical entity with the question (or a parent, child, class
-  or member of one), names a candidate of the differential or a treatment option, or is close
-  in meaning to the question.
+- otherwise: the claim names no disease other than the question's (or a parent, child or
+  differential candidate of one: "Pregnant women who have asthma ..." does not answer a question
+  about hypertension in pregnancy), and it shares a medical entity with the question (or a
+  parent, child, class or member of one), names a candidate of the differential or a treatment
+  option, or is close in meaning to the question.
 Claims cited to graph facts come from the clinical block and are relevant by construction.
 
-Evidence sentences: a question ("What is ...?") or a list fragment ("1.", "a.", a list item of
-a few words, a lone word) never supports a claim and is never quoted.
+Evidence sentences: a question ("What is ...?"), a list fragment ("1.", "a.", a list item of
+a few words, a lone word), a heading ("Asthma Treatment for Special Groups."), a list's lead-in
+cut from its items ("The signs and symptoms of diabetes are.") or a pointer elsewhere ("the
+treatments described above") never supports a claim and is never quoted.
 """
 
 from __future__ import annotations
@@ -40,6 +44,21 @@ _ADULT = re.compile(r"\badults?\b", re.I)
 _LIST_MARK = re.compile(r"^\s*(?:\(?(?:\d{1,2}|[a-zA-Z]|[ivxIVX]{1,4})[.)]|[-*\u2022\u25aa])\s+")
 _QUESTION_START = re.compile(r"^\W*(?:what|how|why|who|whom|which|where)\b", re.I)  # headings: "What I need to know"
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+# A list's lead-in cut from its items ("The signs and symptoms of diabetes are."), and a
+# sentence that only points elsewhere ("The treatments described above ..."): neither says
+# anything on its own.
+_LEAD_IN = re.compile(r"\b(?:are|is|include|includes|including|such as|the following|as follows|"
+                      r"these|following)\W*$", re.I)
+_POINTER = re.compile(r"\b(?:described|listed|mentioned|shown|discussed|outlined)\s+(?:above|below)\b",
+                      re.I)
+
+
+def _heading(t: str) -> bool:
+    """A title or section heading run into the text ("Asthma Treatment for Special Groups."):
+    a few words, every one of four letters or more capitalised."""
+    words = _WORD.findall(t)
+    long = [w for w in words if len(w) >= 4]
+    return len(words) <= 12 and len(long) >= 2 and all(w[0].isupper() for w in long)
 
 
 def usable_sentence(text: str) -> bool:
@@ -51,6 +70,8 @@ def usable_sentence(text: str) -> bool:
     words = len(_WORD.findall(_LIST_MARK.sub("", t)))
     if words < 2 or (marked and words < 4):
         return False  # a lone word, or a list item of a few words
+    if _LEAD_IN.search(t) or _POINTER.search(t) or _heading(_LIST_MARK.sub("", t)):
+        return False  # a list's lead-in, a pointer to other text, or a heading
     return not re.fullmatch(r"\W*(?:\d{1,2}|[a-zA-Z]|[ivxIVX]{1,4})[.)]?\W*", t)
 
 
@@ -173,7 +194,11 @@ def relevance_checks(verifier: Any, question: str, reading: Any, qtype: str, cla
         elif qtype == "diagnosis" and not any(e[2] == DISEASE for e in verifier.entities(text)):
             problem = "it names no disease"
         else:
-            if not (ids and (_related_any(verifier, ids, q_ids) or ids & candidates)):
+            diseases = {e[0] for e in verifier.entities(text) if e[2] == DISEASE}
+            if targets and diseases and not _related_any(verifier, diseases, targets) \
+                    and not diseases & candidates:
+                problem = "it is about another disease than the one asked about"
+            elif not (ids and (_related_any(verifier, ids, q_ids) or ids & candidates)):
                 if qvec is None:
                     qvec = verifier.embedder.embed([question])[0] if verifier.embedder is not None else None
                 sim = float(verifier.embedder.embed([text])[0] @ qvec) if qvec is not None else 0.0

@@ -1,7 +1,8 @@
 """An answer built from the retrieved passages' own sentences: no LLM, nothing invented.
 
 Sentences are scored by similarity to the question and picked with maximal marginal
-relevance, each cited to its passage.
+relevance, each cited to its passage; headings, list lead-ins and fragments are never quoted
+(generation.relevance.usable_sentence).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from generation.relevance import marker_length, usable_sentence
 from kb.records import ScoredPassage
 from kb.sentences import sentence_spans
 
@@ -31,8 +33,9 @@ class ExtractiveBackend:
         for key, hit in enumerate(hits, start=1):
             text = hit.passage.text
             for s, e in sentence_spans(text):
-                sent = " ".join(text[s:e].split())
-                if len(sent) >= self.min_chars and not sent.endswith(":"):
+                raw = text[s:e]
+                sent = " ".join(raw[marker_length(raw):].split())
+                if len(sent) >= self.min_chars and usable_sentence(raw):
                     cands.append((key, sent))
         if not cands or self.embedder is None:
             return ""

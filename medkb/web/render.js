@@ -47,11 +47,14 @@ export function renderAnswer(doc, { openCitation, auditLink }) {
 }
 
 export function renderSources(all, openCitation, version) {
-  const seen = new Set();
-  const citations = all.filter((c) => {
-    const key = `${c.key}|${c.passage_id}|${c.start}|${c.source}`;
-    return seen.has(key) ? false : seen.add(key);
-  });
+  // One line per cited source; the claims' chips open each cited sentence itself.
+  const spans = new Map();
+  for (const c of all) {
+    const key = `${c.key}|${c.passage_id || c.source}`;
+    if (!spans.has(key)) spans.set(key, []);
+    if (!spans.get(key).some((o) => o.start === c.start)) spans.get(key).push(c);
+  }
+  const citations = [...spans.values()].map((list) => ({ ...list[0], cited: list.length }));
   if (!citations.length) return null;
   return h("details", { class: "sources", open: true },
     h("summary", {}, `Sources (${citations.length})`),
@@ -60,7 +63,8 @@ export function renderSources(all, openCitation, version) {
         `[${c.key}] ${c.title || c.source || c.passage_id || "source"}`),
       c.page ? h("span", { class: "muted" }, ` p. ${c.page}`) : null,
       c.external_id ? h("span", { class: "muted" }, ` · ${c.external_id}`) : null,
-      c.kind === "graph" ? h("span", { class: "muted" }, " · knowledge graph") : null))));
+      c.kind === "graph" ? h("span", { class: "muted" }, " · knowledge graph") : null,
+      c.cited > 1 ? h("span", { class: "muted" }, ` · ${c.cited} sentences cited`) : null))));
 }
 
 export function renderChecks(checks) {

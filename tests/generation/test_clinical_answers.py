@@ -221,6 +221,34 @@ def test_questions_and_list_fragments_are_never_evidence() -> None:
     assert dedupe(["Metformin is safe here.", "Metformin is not safe here."]) == [0, 1]
 
 
+def test_headings_lead_ins_and_pointers_are_never_evidence() -> None:
+    from generation.relevance import usable_sentence
+
+    for fragment in ("Asthma Treatment for Special Groups.", "Your Guide to Diabetes: Type 1 and Type 2.",
+                     "The signs and symptoms of diabetes are.", "Common side effects include:",
+                     "The treatments described above generally apply to all people who have asthma."):
+        assert not usable_sentence(fragment), fragment
+    for sentence in ("Inhaled corticosteroids are the most effective long-term control medicines.",
+                     "Symptoms include increased thirst and frequent urination.",
+                     "Avoid NSAIDs in patients with severe renal impairment.", "FDA approved it in 2019."):
+        assert usable_sentence(sentence), sentence
+
+
+def test_a_claim_about_another_disease_does_not_answer(env) -> None:
+    from generation.clinical_block import question_type
+    from generation.relevance import relevance_checks
+
+    _, _, checker = env
+    question = "What treatments are used for type 2 diabetes?"
+    reading = checker.reader.read_question(question)
+    assert question_type(question, reading) == "treatment"
+    claims = [{"text": "Inhaled corticosteroids control asthma.", "citations": [1]},
+              {"text": "Metformin is used to treat type 2 diabetes.", "citations": [1]}]
+    got = relevance_checks(checker, question, reading, "treatment", claims, set())
+    assert [c["status"] for c in got] == ["fail", "pass"]
+    assert "another disease" in got[0]["message"]
+
+
 def test_extractive_answers_quote_no_question(env) -> None:
     out = _ask(env, "What is type 2 diabetes?", policy="flag")
     assert "?" not in out["answer"]
@@ -261,3 +289,11 @@ def test_a_diagnosis_explaining_fewer_findings_fails_and_strict_leads_with_the_d
     jsonschema.validate(strict, contract("ask"))
     assert strict["answer"].startswith("The most likely diagnosis in the knowledge graph is meningitis")
     assert "pneumonia" not in strict["answer"].lower()
+
+
+def test_what_is_it_asks_for_a_diagnosis(env) -> None:
+    _, _, checker = env
+    reading = checker.reader.read_question(
+        "Burning when urinating and frequent urination in a young woman: what is it and what can "
+        "she take?")
+    assert "diagnosis" in reading.intents
