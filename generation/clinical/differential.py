@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from generation.clinical.findings import Finding, FindingMatcher
+from generation.clinical.sex import patient_sex, ruled_out
 from kb.graph import CONDITION, DISEASE, LITERATURE
 
 # Trust of each presents_with source (the best edge of a disease-finding pair counts).
@@ -262,7 +263,9 @@ class Differential:
             self._fuse(text, cands)
         for c in cands.values():
             c.score = c.graph_score + self.retrieval_weight * c.retrieval_score
-        ranked = sorted(cands.values(), key=lambda c: (-c.score, -len(c.matched), c.name.casefold(), c.id))
+        sex = patient_sex(text)
+        ranked = sorted((c for c in cands.values() if not ruled_out(c.name, sex)),
+                        key=lambda c: (-c.score, -len(c.matched), c.name.casefold(), c.id))
         return found, ranked[:k]
 
     # ---- retrieval
