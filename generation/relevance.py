@@ -169,10 +169,13 @@ def relevance_checks(verifier: Any, question: str, reading: Any, qtype: str, cla
             out.append(result("relevance", "pass", subject, None, [],
                               f"Claim {i + 1} states the knowledge graph's answer.", claims=[i]))
             continue
-        ids = {e[0] for e in verifier.entities(text)}
+        ents = verifier.entities(text)
+        ids = {e[0] for e in ents}
+        diseases = {e[0] for e in ents if e[2] == DISEASE}
+        other_disease = bool(targets and diseases and not _related_any(verifier, diseases, targets))
         problem = None
         if qtype == "dosing" and asked:
-            drugs_named = {e[0] for e in verifier.entities(text) if e[2] in DRUG_TYPES}
+            drugs_named = {e[0] for e in ents if e[2] in DRUG_TYPES}
             context = ids if drugs_named else ids | _cited_entities(verifier, keys, hits)
             if not _related_any(verifier, context, asked):
                 problem = "it does not name the drug asked about"
@@ -184,19 +187,15 @@ def relevance_checks(verifier: Any, question: str, reading: Any, qtype: str, cla
                 problem = "it gives an adult dose; the question asks about children"
             elif adult_q and _CHILD.search(text) and not _ADULT.search(text):
                 problem = "it gives a child's dose; the question asks about adults"
-            else:
-                diseases = {e[0] for e in verifier.entities(text) if e[2] == DISEASE}
-                if targets and diseases and not _related_any(verifier, diseases, targets):
-                    problem = "it is about another disease than the one asked about"
+            elif other_disease:
+                problem = "it is about another disease than the one asked about"
         elif qtype == "safety" and asked:
             if not _related_any(verifier, ids, asked | partners):
                 problem = "it names neither the drug asked about nor what it is combined with"
-        elif qtype == "diagnosis" and not any(e[2] == DISEASE for e in verifier.entities(text)):
+        elif qtype == "diagnosis" and not diseases:
             problem = "it names no disease"
         else:
-            diseases = {e[0] for e in verifier.entities(text) if e[2] == DISEASE}
-            if targets and diseases and not _related_any(verifier, diseases, targets) \
-                    and not diseases & candidates:
+            if other_disease and not diseases & candidates:
                 problem = "it is about another disease than the one asked about"
             elif not (ids and (_related_any(verifier, ids, q_ids) or ids & candidates)):
                 if qvec is None:

@@ -95,21 +95,24 @@ def candidates() -> list[str]:
     return out
 
 
-def load_probe() -> dict[str, Any] | None:
-    if not PROBE.is_file():
+def _load_with_hash(path: Path) -> dict[str, Any] | None:
+    """A shipped JSON set with the sha256 of its bytes (part of the calibration cache key)."""
+    if not path.is_file():
         return None
-    data = json.loads(PROBE.read_text("utf-8"))
-    data["sha256"] = hashlib.sha256(PROBE.read_bytes()).hexdigest()[:16]
+    raw = path.read_bytes()
+    data = json.loads(raw.decode("utf-8"))
+    data["sha256"] = hashlib.sha256(raw).hexdigest()[:16]
     return data
+
+
+def load_probe() -> dict[str, Any] | None:
+    """The agreement probe (corpora/embedding_probe.json)."""
+    return _load_with_hash(PROBE)
 
 
 def load_timing() -> dict[str, Any] | None:
     """The passages calibration is timed on (a default build's, corpora/embedding_probe_timing.json)."""
-    if not TIMING.is_file():
-        return None
-    data = json.loads(TIMING.read_text("utf-8"))
-    data["sha256"] = hashlib.sha256(TIMING.read_bytes()).hexdigest()[:16]
-    return data
+    return _load_with_hash(TIMING)
 
 
 def agreement(vecs: np.ndarray, ref: np.ndarray, n_queries: int) -> dict[str, float]:
