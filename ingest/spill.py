@@ -13,16 +13,19 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from kb.records import Document, Passage
-from kb.store import DOCUMENT_COLS, VersionWriter, document_from_row, metadata_json
+from kb.store import (
+    DOCUMENT_COLS,
+    PASSAGE_COLS,
+    VersionWriter,
+    document_from_row,
+    metadata_json,
+    passage_from_row,
+)
 
-PASSAGE_COLS = 'ordinal, passage_id, doc_id, text, start, "end", section, page'
 BATCH = 2000  # rows buffered before one INSERT transaction
 PAGE = 2000  # rows read back at a time
 
 
-def _passage(row: Sequence[Any]) -> Passage:
-    return Passage(passage_id=row[1], doc_id=row[2], text=row[3], start=row[4], end=row[5],
-                   section=row[6], page=row[7], ordinal=row[0])
 
 
 class BuildRecords:
@@ -112,7 +115,7 @@ class BuildRecords:
             if not rows:
                 return
             last = rows[-1][0]
-            yield from (_passage(r) for r in rows)
+            yield from (passage_from_row(r) for r in rows)
 
     def iter_texts(self) -> Iterator[str]:
         return (p.text for p in self.iter_passages())
@@ -124,7 +127,7 @@ class BuildRecords:
         for lo in range(0, len(doc_ids), 500):
             part = list(doc_ids[lo : lo + 500])
             marks = ",".join("?" * len(part))
-            out.extend(_passage(r) for r in self.db.execute(
+            out.extend(passage_from_row(r) for r in self.db.execute(
                 f"SELECT {PASSAGE_COLS} FROM passages WHERE doc_id IN ({marks})", part))
         out.sort(key=lambda p: p.ordinal)
         return out

@@ -76,6 +76,15 @@ def _spans(raw: str | None) -> tuple[Span, ...]:
 DOCUMENT_COLS = "doc_id, source, format, title, text, external_id, year, sections, pages, metadata"
 
 
+PASSAGE_COLS = 'ordinal, passage_id, doc_id, text, start, "end", section, page'
+
+
+def passage_from_row(row: Sequence[Any]) -> Passage:
+    """A Passage from the PASSAGE_COLS of a passages row."""
+    return Passage(passage_id=row[1], doc_id=row[2], text=row[3], start=row[4], end=row[5],
+                   section=row[6], page=row[7], ordinal=row[0])
+
+
 def document_from_row(row: Sequence[Any]) -> Document:
     """A Document from the DOCUMENT_COLS of a documents row."""
     return Document(doc_id=row[0], source=row[1], format=row[2], title=row[3], text=row[4],
@@ -140,32 +149,25 @@ class Version:
         return dict(self.manifest["embedder"])
 
     # -- passages and documents ----------------------------------------------------------
-    _PASSAGE_COLS = 'ordinal, passage_id, doc_id, text, start, "end", section, page'
-
-    @staticmethod
-    def _passage(row: Sequence[Any]) -> Passage:
-        return Passage(passage_id=row[1], doc_id=row[2], text=row[3], start=row[4], end=row[5],
-                       section=row[6], page=row[7], ordinal=row[0])
-
     def passages_by_ordinal(self, ordinals: Sequence[int]) -> list[Passage]:
         if not ordinals:
             return []
         marks = ",".join("?" * len(ordinals))
         rows = self.db.execute(
-            f"SELECT {self._PASSAGE_COLS} FROM passages WHERE ordinal IN ({marks})",
+            f"SELECT {PASSAGE_COLS} FROM passages WHERE ordinal IN ({marks})",
             [int(o) for o in ordinals]).fetchall()
-        by = {r[0]: self._passage(r) for r in rows}
+        by = {r[0]: passage_from_row(r) for r in rows}
         return [by[int(o)] for o in ordinals if int(o) in by]
 
     def passage(self, passage_id: str) -> Passage | None:
         row = self.db.execute(
-            f"SELECT {self._PASSAGE_COLS} FROM passages WHERE passage_id = ?", (passage_id,)
+            f"SELECT {PASSAGE_COLS} FROM passages WHERE passage_id = ?", (passage_id,)
         ).fetchone()
-        return self._passage(row) if row else None
+        return passage_from_row(row) if row else None
 
     def iter_passages(self) -> Iterator[Passage]:
-        for row in self.db.execute(f"SELECT {self._PASSAGE_COLS} FROM passages ORDER BY ordinal"):
-            yield self._passage(row)
+        for row in self.db.execute(f"SELECT {PASSAGE_COLS} FROM passages ORDER BY ordinal"):
+            yield passage_from_row(row)
 
     def passage_ids(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT passage_id FROM passages ORDER BY ordinal")]
