@@ -90,16 +90,18 @@ def test_embedding_error_reaches_the_caller():
 
 
 def test_chunk_lengths_unaffected_by_concurrent_padded_encoding():
-    """The chunker counts tokens with a private tokenizer copy: same counts as encode(), and a
-    padded batch encoded with the shared tokenizer in another thread cannot change them."""
+    """The chunker counts tokens with a private tokenizer copy (and, for this BERT tokenizer,
+    word by word): same counts as encode(), and a padded batch encoded with the shared tokenizer
+    in another thread cannot change them."""
     from transformers import AutoTokenizer
 
     from ingest.chunking import _length_function
     from kb.models import embedder_path
 
     tok = AutoTokenizer.from_pretrained(embedder_path("all-MiniLM-L6-v2"))
+    # Counted word by word (the µg by the tokenizer copy), and a text with a form feed whole.
     texts = [" ".join(["Asthma, wheeze; inhaled corticosteroids (ICS) 200 µg."] * k)
-             for k in (1, 3, 20, 90)]
+             for k in (1, 3, 20, 90)] + ["Page 2\x0cTable 1: FEV1 (L)"]
     length = _length_function(tok)
     want = [len(tok.encode(t, add_special_tokens=False, verbose=False)) for t in texts]
     stop = threading.Event()
