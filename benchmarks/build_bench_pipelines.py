@@ -157,7 +157,7 @@ class StageClock:
         for stage, t in sorted(self.last.items(), key=lambda kv: kv[1]):
             out[stage] = round(t - prev, 3)
             prev = t
-        out["write"] = round(self.t0 + total - prev, 3)
+        out["after_last_event"] = round(self.t0 + total - prev, 3)
         return out
 
 

@@ -23,6 +23,12 @@ import numpy as np
 from kb.records import Passage
 
 _DONE = object()
+# Passages the embedder takes at most in one call, sorted by length inside it: the longer the
+# window, the less padding (on the benchmark's passages, batches of 16 padded to 8 tokens:
+# +12% tokens over the real ones with windows of 256, +6% with 1,024, +5% sorting them all)
+# and the fewer drained pipelines between calls. The queue holds enough to fill one.
+WINDOW = 1024
+DEPTH = 32  # submissions queued (each ~64 passages, a document's at least)
 
 
 def _put(q: queue.Queue, item: Any, stop: threading.Event) -> bool:
@@ -47,15 +53,15 @@ class EmbedWorker:
     The queue holds at most `depth` submissions."""
 
     def __init__(self, embed: Callable[[list[str], Callable[[int], None]], np.ndarray], dim: int,
-                 progress: Callable[[str, int, int], None], window: int = 256,
-                 depth: int = 16, store: Any = None, min_window: int = 64) -> None:
+                 progress: Callable[[str, int, int], None], window: int | None = None,
+                 depth: int | None = None, store: Any = None, min_window: int = 64) -> None:
         self._embed_fn = embed
         self._store = store
         self.dim = dim
-        self.window = window
-        self.min_window = min(min_window, window)
+        self.window = window or WINDOW
+        self.min_window = min(min_window, self.window)
         self._progress = progress
-        self._q: queue.Queue = queue.Queue(maxsize=depth)
+        self._q: queue.Queue = queue.Queue(maxsize=depth or DEPTH)
         self._stop = threading.Event()
         self._lock = threading.Condition()
         self._buf = np.zeros((0 if store is not None else 1024, dim), dtype=np.float32)

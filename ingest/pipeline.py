@@ -168,6 +168,9 @@ def _build_version(writer: Any, engine: Any, embedder: Any, previous: Version | 
                 records, options, previous, progress,
                 records.passage_ids_of(retractions.excluded_documents(flagged)), engine)
         checkpoint("after-extract")
+        # BM25 needs only the texts: built while the embedder works, not after it
+        side["sparse"] = _write_sparse(records.iter_texts(), writer)
+        log.info("BM25 index written")
         side["reused_enrichment"] = enrich_records(
             records, ready, embedder, options, progress, previous, enrichment)
 
@@ -203,8 +206,6 @@ def _build_version(writer: Any, engine: Any, embedder: Any, previous: Version | 
                      "precision": options.vector_precision}
     del dense_index  # saved: BM25, SQLite's VACUUM and hashing never sit on top of it
     log.info("vector index written (%s rows)", vectors_block["count"])
-    sparse_params = _write_sparse(records.iter_texts(), writer)
-    log.info("BM25 index written")
     if graph is not None:
         graph.save(writer.path("graph.json"))
     for name, data in retractions.files_for(side["flagged"], retraction_list).items():
@@ -224,7 +225,7 @@ def _build_version(writer: Any, engine: Any, embedder: Any, previous: Version | 
     manifest = {
         "embedder": block,
         "vectors": vectors_block,
-        "sparse": sparse_params,
+        "sparse": side["sparse"],
         "chunking": reuse.chunking_manifest(options),
         "counts": {"documents": n_docs, "passages": n_passages,
                    "entities": entities_n, "edges": edges_n},

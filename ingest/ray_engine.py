@@ -122,12 +122,15 @@ def _chunk_rows(docs: list[str], chunking: Any, embedder_id: str) -> list[str]:
 
 
 class EmbedActor:
-    """Loads the embedder once; embeds batches of texts."""
+    """Loads the embedder once, on the driver's backend (the one the manifest records);
+    embeds batches of texts."""
 
-    def __init__(self, embedder_id: str, fault: str | None = None) -> None:
-        from kb.embedder import make_embedder
+    def __init__(self, embedder_id: str, fault: str | None = None,
+                 backend: str = "torch-fp32") -> None:
+        from kb.embedder import make_backend, make_embedder
 
-        self.embedder = make_embedder(embedder_id)
+        self.embedder = (make_embedder(embedder_id) if embedder_id.startswith("hash-")
+                         else make_backend(embedder_id, backend))
         self.fault = fault
         self.batches = 0
 
@@ -250,12 +253,16 @@ class RayEngine:
         """An actor per CPU, started on the first call and kept for the build (the build
         calls this per window of passages); batches go round-robin, results come back in
         order. An actor whose process dies is restarted and its batch run again."""
-        actors = self._embedders.get(embedder.model_id)
+        from kb.embedder import backend_name
+
+        key = f"{embedder.model_id}/{backend_name(embedder)}"
+        actors = self._embedders.get(key)
         if actors is None:
             cls = self._ray.remote(num_cpus=EMBED_CPUS, max_restarts=-1,
                                    max_task_retries=-1)(EmbedActor)
-            actors = [cls.remote(embedder.model_id, self.fault) for _ in range(self._pool())]
-            self._embedders[embedder.model_id] = actors
+            actors = [cls.remote(embedder.model_id, self.fault, backend_name(embedder))
+                      for _ in range(self._pool())]
+            self._embedders[key] = actors
 
         def submit(i: int, batch: Sequence[str]) -> Any:
             return actors[i % len(actors)].embed.remote(list(batch))

@@ -1,8 +1,9 @@
 """Which embedding backend a build uses on this CPU: measured, checked against fp32, cached.
 
 Backends are `torch-fp32` (the reference), `torch-bf16` (autocast; only where the CPU has
-AVX512-BF16 or AMX), `onnx-fp32` (ONNX Runtime, optimised graph) and `onnx-int8` (dynamic
-int8). A backend *agrees* with fp32 when, on the fixed probe set (corpora/embedding_probe.json),
+AVX512-BF16 or AMX), `onnx-fp32` (ONNX Runtime, optimised graph), `onnx-int8` (dynamic
+int8), and `openvino-fp32` / `openvino-bf16` (OpenVINO in throughput mode, one stream per
+core; bf16 only where the CPU has it). A backend *agrees* with fp32 when, on the fixed probe set (corpora/embedding_probe.json),
 every probe text's vector has cosine >= COS_MIN to the torch-fp32 vector and the queries'
 top-10 passages overlap >= TOP10_MIN. `auto` takes the fastest agreeing backend, timed at its
 own batch size on passages as a build makes them (corpora/embedding_probe_timing.json: a
@@ -32,7 +33,8 @@ from kb.config import cache_dir
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8")
+BACKENDS = ("torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8", "openvino-fp32",
+            "openvino-bf16")
 COS_MIN = 0.999
 TOP10_MIN = 0.98
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile",
@@ -86,12 +88,17 @@ def has_bf16() -> bool:
 
 def candidates() -> list[str]:
     from kb.onnx_embedder import onnxruntime_available
+    from kb.openvino_embedder import capabilities, openvino_available
 
     out = ["torch-fp32"]
     if has_bf16():
         out.append("torch-bf16")
     if onnxruntime_available():
         out += ["onnx-fp32", "onnx-int8"]
+    if openvino_available():
+        out.append("openvino-fp32")
+        if has_bf16() and "BF16" in capabilities():
+            out.append("openvino-bf16")
     return out
 
 
@@ -137,7 +144,7 @@ def _cache_file(model: str) -> Path:
     from importlib.metadata import PackageNotFoundError, version
 
     parts = [f"v{CALIBRATION_VERSION}", model, json.dumps(cpu_info(), sort_keys=True)]
-    for pkg in ("torch", "onnxruntime", "sentence-transformers", "transformers"):
+    for pkg in ("torch", "onnxruntime", "openvino", "sentence-transformers", "transformers"):
         try:
             parts.append(f"{pkg}={version(pkg)}")
         except PackageNotFoundError:

@@ -3,7 +3,8 @@ kb.onnx_embedder; which backend a build takes: kb.embed_select).
 
 Both ingest (passages) and retrieval (queries) embed, so the embedder sits in the base
 package; torch is imported only when a torch model is first used. A KB records its backend
-(`torch-fp32`, `torch-bf16`, `onnx-fp32`, `onnx-int8`) and is searched with the same one.
+(`torch-fp32`, `torch-bf16`, `onnx-fp32`, `onnx-int8`, `openvino-fp32`, `openvino-bf16`) and
+is searched with the same one (or one whose vectors agree: may_mix).
 """
 
 from __future__ import annotations
@@ -193,6 +194,10 @@ def make_backend(model: str, backend: str) -> Embedder:
         from kb.onnx_embedder import OnnxEmbedder
 
         return OnnxEmbedder(model, variant=precision)
+    if kind == "openvino":
+        from kb.openvino_embedder import OpenVinoEmbedder
+
+        return OpenVinoEmbedder(model, variant=precision)
     raise KBError(f"unknown embedding backend {backend!r}")
 
 
@@ -243,16 +248,27 @@ def embedder_for_manifest(info: dict[str, Any]) -> Embedder:
     if model.startswith("hash-"):
         return make_embedder(model)
     backend = info.get("backend") or f"torch-{info.get('precision', 'fp32')}"
+    runtime = _missing_runtime(backend)
+    if runtime:
+        ref = {"model": model, "dim": info.get("dim"), "backend": "torch-fp32"}
+        if may_mix(info, ref):
+            log.info("%s missing: searching %s vectors with torch fp32 (they agree)",
+                     runtime, backend)
+            return make_backend(model, "torch-fp32")
+        raise KBError(f"this KB was embedded with {backend}, which needs {runtime} "
+                      f"(`pip install {runtime}`), and its vectors do not agree closely "
+                      "enough with fp32 to be searched with another backend")
+    return make_backend(model, backend)
+
+
+def _missing_runtime(backend: str) -> str | None:
+    """The package a backend needs when it is not installed here, else None."""
     if backend.startswith("onnx"):
         from kb.onnx_embedder import onnxruntime_available
 
-        if not onnxruntime_available():
-            ref = {"model": model, "dim": info.get("dim"), "backend": "torch-fp32"}
-            if may_mix(info, ref):
-                log.info("onnxruntime missing: searching %s vectors with torch fp32 (they agree)",
-                         backend)
-                return make_backend(model, "torch-fp32")
-            raise KBError(f"this KB was embedded with {backend}, which needs onnxruntime "
-                          "(`pip install medkb[onnx]`), and its vectors do not agree closely "
-                          "enough with fp32 to be searched with another backend")
-    return make_backend(model, backend)
+        return None if onnxruntime_available() else "onnxruntime"
+    if backend.startswith("openvino"):
+        from kb.openvino_embedder import openvino_available
+
+        return None if openvino_available() else "openvino"
+    return None

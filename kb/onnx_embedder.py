@@ -39,17 +39,18 @@ def onnxruntime_available() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
 
-def _weights_key(model_dir: Path) -> str:
+def weights_key(model_dir: Path, recipe: str = f"medkb-onnx-{EXPORT_VERSION}") -> str:
+    """A cache key over the model's weights, config and tokenizer and the export `recipe`."""
     stamp = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns)
                   for f in sorted(model_dir.iterdir()) if f.is_file())
-    return _hash_files(str(model_dir), stamp)
+    return _hash_files(str(model_dir), stamp, recipe)
 
 
 @lru_cache(maxsize=8)
-def _hash_files(model_dir_name: str, stamp: tuple) -> str:
+def _hash_files(model_dir_name: str, stamp: tuple, recipe: str) -> str:
     """sha256 over the weights, config and tokenizer (once per process and file state)."""
     model_dir = Path(model_dir_name)
-    h = hashlib.sha256(f"medkb-onnx-{EXPORT_VERSION}".encode())
+    h = hashlib.sha256(recipe.encode())
     for name in ("model.safetensors", "pytorch_model.bin", "config.json", "tokenizer.json"):
         f = model_dir / name
         if f.is_file():
@@ -61,10 +62,10 @@ def _hash_files(model_dir_name: str, stamp: tuple) -> str:
 
 
 def onnx_dir(model_dir: Path) -> Path:
-    return cache_dir() / "onnx" / f"{model_dir.name}-{_weights_key(model_dir)}"
+    return cache_dir() / "onnx" / f"{model_dir.name}-{weights_key(model_dir)}"
 
 
-def _check_mean_pooling(model_dir: Path) -> None:
+def check_mean_pooling(model_dir: Path) -> None:
     pooling = model_dir / "1_Pooling" / "config.json"
     cfg = json.loads(pooling.read_text("utf-8")) if pooling.is_file() else {}
     others = [k for k, v in cfg.items() if k.startswith("pooling_mode_") and v
@@ -72,6 +73,46 @@ def _check_mean_pooling(model_dir: Path) -> None:
     if not cfg.get("pooling_mode_mean_tokens") or others:
         raise ModelError(f"{model_dir}: the ONNX backend exports mean-pooled models only; "
                          "use the torch backend for this model")
+
+
+def pooled_encoder(model_dir: Path, attn: str) -> tuple[Any, Any, Any]:
+    """The model as one torch module, (input_ids, attention_mask) -> L2-normalised mean-pooled
+    vectors (sentence-transformers' own recipe for MiniLM), with sample inputs for tracing and
+    the sentence-transformers model it wraps."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    check_mean_pooling(model_dir)
+    st = SentenceTransformer(str(model_dir), device="cpu",
+                             model_kwargs={"attn_implementation": attn})
+    encoder = st[0].auto_model.eval()
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = encoder
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            hidden = self.encoder(input_ids=input_ids,
+                                  attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, dim=-1)
+
+    sample = st.tokenizer(["a warm-up passage about asthma", "fever"], padding=True,
+                          return_tensors="pt")
+    return Pooled().eval(), (sample["input_ids"], sample["attention_mask"]), st
+
+
+def padded_tokenizer(model_dir: Path, max_tokens: int, multiple: int | None = None) -> Any:
+    """The model's fast tokenizer, cutting at `max_tokens` and padding each batch to its
+    longest text (rounded up to a `multiple` of tokens when given)."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tok.enable_truncation(max_tokens)
+    tok.enable_padding(pad_id=tok.token_to_id("[PAD]") or 0, pad_to_multiple_of=multiple)
+    return tok
 
 
 def export(model_dir: Path, target: Path) -> Path:
@@ -82,38 +123,19 @@ def export(model_dir: Path, target: Path) -> Path:
         import torch
         from onnxruntime.quantization import QuantType, quantize_dynamic
         from onnxruntime.transformers import optimizer
-        from sentence_transformers import SentenceTransformer
     except ImportError as exc:
         raise ModelError(f"exporting to ONNX needs torch, onnx and onnxruntime ({exc}); "
                          "`pip install medkb[onnx]`") from exc
-    _check_mean_pooling(model_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         # Eager attention exports as plain ops that the optimiser fuses into one Attention node.
-        st = SentenceTransformer(str(model_dir), device="cpu",
-                                 model_kwargs={"attn_implementation": "eager"})
-        encoder = st[0].auto_model.eval()
-        config = encoder.config
-
-        class Pooled(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.encoder = encoder
-
-            def forward(self, input_ids: Any, attention_mask: Any) -> Any:
-                hidden = self.encoder(input_ids=input_ids,
-                                      attention_mask=attention_mask).last_hidden_state
-                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-                mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                return torch.nn.functional.normalize(mean, dim=-1)
-
-        sample = st.tokenizer(["a warm-up passage about asthma", "fever"], padding=True,
-                              return_tensors="pt")
+        pooled, sample, st = pooled_encoder(model_dir, "eager")
+        config = pooled.encoder.config
         raw = tmp / "raw.onnx"
         with torch.inference_mode():
             torch.onnx.export(
-                Pooled().eval(), (sample["input_ids"], sample["attention_mask"]), str(raw),
+                pooled, sample, str(raw),
                 dynamo=False, opset_version=17, input_names=["input_ids", "attention_mask"],
                 output_names=["embedding"],
                 dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
@@ -156,11 +178,13 @@ class OnnxEmbedder:
     fifth and 64 by a half on AMD EPYC Zen 5; benchmarks/embed_backends.py)."""
 
     backend = "onnx"
+    variants: dict[str, str] = VARIANTS
 
     def __init__(self, model: str = DEFAULT_EMBEDDER, *, variant: str = "fp32",
                  batch_size: int = 8, threads: int | None = None) -> None:
-        if variant not in VARIANTS:
-            raise ModelError(f"unknown ONNX variant {variant!r}: one of {', '.join(VARIANTS)}")
+        if variant not in self.variants:
+            raise ModelError(f"unknown {self.backend} variant {variant!r}: one of "
+                             f"{', '.join(self.variants)}")
         self.model_name = model
         self.variant = variant
         self.batch_size = batch_size
@@ -192,7 +216,6 @@ class OnnxEmbedder:
     def _load(self) -> Any:
         if self._session is None:
             import onnxruntime as ort
-            from tokenizers import Tokenizer
 
             folder = ensure_export(self._model_dir())
             self._meta = json.loads((folder / META).read_text("utf-8"))
@@ -202,10 +225,7 @@ class OnnxEmbedder:
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             self._session = ort.InferenceSession(str(folder / VARIANTS[self.variant]), opts,
                                                  providers=["CPUExecutionProvider"])
-            tok = Tokenizer.from_file(str(self._model_dir() / "tokenizer.json"))
-            tok.enable_truncation(self.max_tokens)
-            tok.enable_padding(pad_id=tok.token_to_id("[PAD]") or 0)
-            self._tok = tok
+            self._tok = padded_tokenizer(self._model_dir(), self.max_tokens)
         return self._session
 
     @property
@@ -221,11 +241,18 @@ class OnnxEmbedder:
         return int(json.loads(cfg.read_text("utf-8")).get("max_seq_length", 256))
 
     def tokenizer(self) -> Any:
-        """The Hugging Face tokenizer (chunking measures passages in it); loaded once."""
+        """The model's tokenizer for chunking (which measures passages in it), loaded once:
+        the fast tokenizer itself as `backend_tokenizer`, as a Hugging Face tokenizer carries
+        it, without importing transformers (and torch with it: seconds of a build)."""
         if self._hf_tok is None:
-            from transformers import AutoTokenizer
+            from types import SimpleNamespace
 
-            self._hf_tok = AutoTokenizer.from_pretrained(str(self._model_dir()))
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_file(str(self._model_dir() / "tokenizer.json"))
+            tok.no_truncation()
+            tok.no_padding()
+            self._hf_tok = SimpleNamespace(backend_tokenizer=tok)
         return self._hf_tok
 
     def describe(self) -> dict[str, Any]:

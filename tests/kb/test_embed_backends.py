@@ -70,6 +70,15 @@ def test_embedder_for_manifest_follows_the_kb(monkeypatch):
     with pytest.raises(KBError, match="onnxruntime"):
         embedder_for_manifest(_block("onnx-int8", 0.988, 0.92, model="all-MiniLM-L6-v2"))
 
+    import kb.openvino_embedder as ovx
+
+    ov_block = _block("openvino-bf16", 0.99997, 0.997, model="all-MiniLM-L6-v2")
+    assert backend_name(embedder_for_manifest(ov_block)) == "openvino-bf16"
+    monkeypatch.setattr(ovx, "openvino_available", lambda: False)
+    assert backend_name(embedder_for_manifest(ov_block)) == "torch-fp32"  # they agree
+    with pytest.raises(KBError, match="needs openvino"):
+        embedder_for_manifest(_block("openvino-bf16", 0.99, 0.9, model="all-MiniLM-L6-v2"))
+
 
 def test_cpu_info_and_candidates():
     info = embed_select.cpu_info()
@@ -91,8 +100,9 @@ def test_unknown_backend_is_refused():
 
 
 def test_import_kb_stays_light():
-    code = ("import sys, kb, kb.embedder, kb.embed_select, kb.onnx_embedder, retrieval.search; "
-            "print(sorted(m for m in ('torch', 'onnxruntime', 'sentence_transformers') "
+    code = ("import sys, kb, kb.embedder, kb.embed_select, kb.onnx_embedder, "
+            "kb.openvino_embedder, retrieval.search; "
+            "print(sorted(m for m in ('torch', 'onnxruntime', 'openvino', 'sentence_transformers') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -181,8 +191,44 @@ def test_an_isa_cap_is_recorded_and_turns_bf16_off(monkeypatch):
     try:
         assert embed_select.cpu_info()["isa_caps"] == {"ONEDNN_MAX_CPU_ISA": "AVX2"}
         assert not embed_select.has_bf16()
-        assert "torch-bf16" not in embed_select.candidates()
+        assert not {"torch-bf16", "openvino-bf16"} & set(embed_select.candidates())
     finally:
         monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
         embed_select.cpu_info.cache_clear()
     assert "isa_caps" not in embed_select.cpu_info()
+
+
+def test_openvino_sends_no_telemetry():
+    """Importing openvino through MedKB leaves its usage telemetry (Google Analytics events on
+    import and on each conversion) unloaded: openvino falls back to its own no-op stub."""
+    pytest.importorskip("openvino")
+    code = ("import sys; from kb.openvino_embedder import import_openvino; ov = import_openvino(); "
+            "import openvino.tools.ovc.telemetry_utils as t; "
+            "print(sys.modules['openvino_telemetry'] is None, t.tm.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "openvino.tools.ovc.telemetry_stub"]
+
+
+@pytest.mark.slow
+def test_openvino_backends_agree_with_torch_and_keep_the_order():
+    """OpenVINO fp32 gives fp32's vectors; bf16 (where the CPU has it) agrees within the gate.
+    Texts come back in the order given (they are embedded longest first, in parallel
+    requests), and progress counts every text once."""
+    pytest.importorskip("openvino")
+    from kb.embedder import make_backend
+
+    probe = embed_select.load_probe()
+    texts = probe["queries"][:8] + probe["passages"][:40]
+    ref = make_backend("all-MiniLM-L6-v2", "torch-fp32").embed(texts)
+    names = [n for n in embed_select.candidates() if n.startswith("openvino")]
+    assert "openvino-fp32" in names
+    for name in names:
+        emb = make_backend("all-MiniLM-L6-v2", name)
+        ticks: list[int] = []
+        vecs = emb.embed(texts, progress=ticks.append)
+        assert vecs.shape == (len(texts), 384) and sum(ticks) == len(texts)
+        assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+        m = agreement(vecs, ref, 8)
+        assert m["cos_min"] > (0.9999 if name == "openvino-fp32" else COS_MIN), (name, m)
+        one = emb.embed([texts[5]])[0]  # the same text alone: its own row
+        assert float(one @ vecs[5]) > 0.9999
