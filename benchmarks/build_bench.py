@@ -243,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--model", default=None, help="embedder (default: MedKB's default)")
     ap.add_argument("--backend", default="auto",
                     help="MedKB's embedding backend: auto (calibrated per CPU), torch-fp32, "
-                         "torch-bf16, onnx-fp32 or onnx-int8")
+                         "torch-bf16, onnx-fp32, onnx-int8, openvino-fp32 or openvino-bf16")
     ap.add_argument("--no-raw-fp32", dest="raw_fp32", action="store_false",
                     help="skip the raw sentence-transformers fp32 reference row")
     ap.add_argument("--json", action="store_true", help="print one JSON document on stdout")

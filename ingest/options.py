@@ -17,7 +17,8 @@ Progress = Callable[[str, int, int], None]  # stage, done, total
 class BuildOptions:
     embedder: str = DEFAULT_EMBEDDER
     # auto: the fastest backend that agrees with fp32 on this CPU (kb.embed_select); or
-    # torch-fp32 | torch-bf16 | onnx-fp32 | onnx-int8 | torch (bf16 where supported)
+    # torch-fp32 | torch-bf16 | onnx-fp32 | onnx-int8 | openvino-fp32 | openvino-bf16 |
+    # torch (bf16 where supported)
     embed_backend: str = "auto"
     chunking: ChunkSettings = field(default_factory=ChunkSettings)
     graph_seeds: Path | None = None  # corpora/graph; None: no curated graph
