@@ -115,47 +115,18 @@ def padded_tokenizer(model_dir: Path, max_tokens: int, multiple: int | None = No
     return tok
 
 
-def export(model_dir: Path, target: Path) -> Path:
-    """Export, optimise and quantise `model_dir` into `target` (built under a temporary name
-    and renamed into place, so a crash leaves no half-written cache)."""
-    try:
-        import onnx
-        import torch
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-        from onnxruntime.transformers import optimizer
-    except ImportError as exc:
-        raise ModelError(f"exporting to ONNX needs torch, onnx and onnxruntime ({exc}); "
-                         "`pip install medkb[onnx]`") from exc
+def cached_export(target: Path, meta_name: str, build: Callable[[Path], dict[str, Any]]
+                  ) -> Path:
+    """`target`, made by `build(folder)` (which fills a fresh folder and returns its metadata)
+    when `target/meta_name` is missing: built under a temporary name and renamed into place,
+    so a crash leaves no half-written cache."""
+    if (target / meta_name).is_file():
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        # Eager attention exports as plain ops that the optimiser fuses into one Attention node.
-        pooled, sample, st = pooled_encoder(model_dir, "eager")
-        config = pooled.encoder.config
-        raw = tmp / "raw.onnx"
-        with torch.inference_mode():
-            torch.onnx.export(
-                pooled, sample, str(raw),
-                dynamo=False, opset_version=17, input_names=["input_ids", "attention_mask"],
-                output_names=["embedding"],
-                dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
-                              "attention_mask": {0: "batch", 1: "tokens"},
-                              "embedding": {0: "batch"}})
-        opt = optimizer.optimize_model(str(raw), model_type="bert",
-                                       num_heads=int(config.num_attention_heads),
-                                       hidden_size=int(config.hidden_size), opt_level=1)
-        opt.save_model_to_file(str(tmp / VARIANTS["fp32"]))
-        fused = {k: v for k, v in opt.get_fused_operator_statistics().items() if v}
-        # Per-channel weights: per-tensor int8 loses too much on MiniLM (cosine 0.89 here).
-        quantize_dynamic(str(tmp / VARIANTS["fp32"]), str(tmp / VARIANTS["int8"]),
-                         weight_type=QuantType.QInt8, per_channel=True,
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-        raw.unlink()
-        meta = {"source": str(model_dir), "dim": int(config.hidden_size),
-                "max_tokens": int(st.max_seq_length), "fused": fused,
-                "export_version": EXPORT_VERSION, "torch": torch.__version__,
-                "onnx": onnx.__version__}
-        (tmp / META).write_text(json.dumps(meta, indent=2), "utf-8")
+        meta = build(tmp)
+        (tmp / meta_name).write_text(json.dumps(meta, indent=2), "utf-8")
         shutil.rmtree(target, ignore_errors=True)
         os.replace(tmp, target)
     except BaseException:
@@ -164,11 +135,46 @@ def export(model_dir: Path, target: Path) -> Path:
     return target
 
 
+def export(model_dir: Path, folder: Path) -> dict[str, Any]:
+    """Export, optimise and quantise `model_dir` into `folder`; its metadata."""
+    try:
+        import onnx
+        import torch
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        from onnxruntime.transformers import optimizer
+    except ImportError as exc:
+        raise ModelError(f"exporting to ONNX needs torch, onnx and onnxruntime ({exc}); "
+                         "`pip install medkb[onnx]`") from exc
+    # Eager attention exports as plain ops that the optimiser fuses into one Attention node.
+    pooled, sample, st = pooled_encoder(model_dir, "eager")
+    config = pooled.encoder.config
+    raw = folder / "raw.onnx"
+    with torch.inference_mode():
+        torch.onnx.export(
+            pooled, sample, str(raw),
+            dynamo=False, opset_version=17, input_names=["input_ids", "attention_mask"],
+            output_names=["embedding"],
+            dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
+                          "attention_mask": {0: "batch", 1: "tokens"},
+                          "embedding": {0: "batch"}})
+    opt = optimizer.optimize_model(str(raw), model_type="bert",
+                                   num_heads=int(config.num_attention_heads),
+                                   hidden_size=int(config.hidden_size), opt_level=1)
+    opt.save_model_to_file(str(folder / VARIANTS["fp32"]))
+    fused = {k: v for k, v in opt.get_fused_operator_statistics().items() if v}
+    # Per-channel weights: per-tensor int8 loses too much on MiniLM (cosine 0.89 here).
+    quantize_dynamic(str(folder / VARIANTS["fp32"]), str(folder / VARIANTS["int8"]),
+                     weight_type=QuantType.QInt8, per_channel=True,
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    raw.unlink()
+    return {"source": str(model_dir), "dim": int(config.hidden_size),
+            "max_tokens": int(st.max_seq_length), "fused": fused,
+            "export_version": EXPORT_VERSION, "torch": torch.__version__,
+            "onnx": onnx.__version__}
+
+
 def ensure_export(model_dir: Path) -> Path:
-    target = onnx_dir(model_dir)
-    if not (target / META).is_file():
-        export(model_dir, target)
-    return target
+    return cached_export(onnx_dir(model_dir), META, lambda folder: export(model_dir, folder))
 
 
 class OnnxEmbedder:

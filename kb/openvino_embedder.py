@@ -20,9 +20,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -33,7 +31,13 @@ import numpy as np
 
 from kb.config import DEFAULT_EMBEDDER, cache_dir
 from kb.errors import ModelError
-from kb.onnx_embedder import OnnxEmbedder, padded_tokenizer, pooled_encoder, weights_key
+from kb.onnx_embedder import (
+    OnnxEmbedder,
+    cached_export,
+    padded_tokenizer,
+    pooled_encoder,
+    weights_key,
+)
 
 # precision -> OpenVINO's INFERENCE_PRECISION_HINT (its default on a bf16 CPU is bf16, so the
 # fp32 variant must ask for f32)
@@ -71,40 +75,27 @@ def ov_dir(model_dir: Path) -> Path:
     return cache_dir() / "openvino" / f"{model_dir.name}-{key}"
 
 
-def export(model_dir: Path, target: Path) -> Path:
-    """Convert `model_dir` into `target` (under a temporary name, renamed into place)."""
+def export(model_dir: Path, folder: Path) -> dict[str, Any]:
+    """Convert `model_dir` into `folder`; its metadata."""
     try:
         import torch
 
         ov = import_openvino()
     except ImportError as exc:
         raise ModelError(f"converting to OpenVINO needs torch and openvino ({exc})") from exc
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        pooled, sample, st = pooled_encoder(model_dir, "sdpa")
-        with torch.inference_mode():
-            model = ov.convert_model(pooled, example_input=sample)
-        # any batch, any length; fp32 weights on disk (save_model halves them by default)
-        model.reshape({0: ov.PartialShape([-1, -1]), 1: ov.PartialShape([-1, -1])})
-        ov.save_model(model, str(tmp / MODEL_FILE), compress_to_fp16=False)
-        meta = {"source": str(model_dir), "dim": int(pooled.encoder.config.hidden_size),
-                "max_tokens": int(st.max_seq_length), "export_version": EXPORT_VERSION,
-                "torch": torch.__version__, "openvino": ov.__version__}
-        (tmp / META).write_text(json.dumps(meta, indent=2), "utf-8")
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+    pooled, sample, st = pooled_encoder(model_dir, "sdpa")
+    with torch.inference_mode():
+        model = ov.convert_model(pooled, example_input=sample)
+    # any batch, any length; fp32 weights on disk (save_model halves them by default)
+    model.reshape({0: ov.PartialShape([-1, -1]), 1: ov.PartialShape([-1, -1])})
+    ov.save_model(model, str(folder / MODEL_FILE), compress_to_fp16=False)
+    return {"source": str(model_dir), "dim": int(pooled.encoder.config.hidden_size),
+            "max_tokens": int(st.max_seq_length), "export_version": EXPORT_VERSION,
+            "torch": torch.__version__, "openvino": ov.__version__}
 
 
 def ensure_export(model_dir: Path) -> Path:
-    target = ov_dir(model_dir)
-    if not (target / META).is_file():
-        export(model_dir, target)
-    return target
+    return cached_export(ov_dir(model_dir), META, lambda folder: export(model_dir, folder))
 
 
 class OpenVinoEmbedder(OnnxEmbedder):

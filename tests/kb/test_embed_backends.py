@@ -232,3 +232,29 @@ def test_openvino_backends_agree_with_torch_and_keep_the_order():
         assert m["cos_min"] > (0.9999 if name == "openvino-fp32" else COS_MIN), (name, m)
         one = emb.embed([texts[5]])[0]  # the same text alone: its own row
         assert float(one @ vecs[5]) > 0.9999
+
+
+def test_model_cache_exports_are_all_or_nothing(tmp_path):
+    """A conversion (ONNX, OpenVINO) that fails leaves no folder behind; one that succeeds is
+    found next time and not made again."""
+    from kb.onnx_embedder import cached_export
+
+    def broken(folder):
+        (folder / "model.bin").write_bytes(b"half")
+        raise RuntimeError("converter crashed")
+
+    with pytest.raises(RuntimeError):
+        cached_export(tmp_path / "m", "meta.json", broken)
+    assert list(tmp_path.iterdir()) == []
+    calls = []
+
+    def good(folder):
+        calls.append(folder)
+        (folder / "model.bin").write_bytes(b"weights")
+        return {"dim": 4}
+
+    first = cached_export(tmp_path / "m", "meta.json", good)
+    again = cached_export(tmp_path / "m", "meta.json", good)
+    assert first == again == tmp_path / "m" and len(calls) == 1
+    assert (first / "model.bin").read_bytes() == b"weights"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
