@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from bisect import bisect_right
 from collections.abc import Callable
 from typing import Any
 
@@ -100,15 +101,19 @@ def enrich(docs: list[tuple[Document, str]], passages: list[Passage], vectors: n
         spans: dict[str, list[tuple[int, int]]] = {}
         vecs: dict[str, np.ndarray] = {}
         for doc, _ in batch:
-            ords = by_doc.get(doc.doc_id, [])
+            row_of = _passage_at([by_ordinal[o] for o in by_doc.get(doc.doc_id, [])])
             all_cands = candidate_spans(doc)
-            seen_text = Counter(" ".join(doc.text[s:e].split()).lower() for s, e in all_cands)
+            keys = [" ".join(doc.text[s:e].split()).lower() for s, e in all_cands]
+            seen_text = Counter(keys)
             # Lines repeated in a document (running headers, footers) are no summary.
-            cands = [(s, e) for s, e in all_cands
-                     if seen_text[" ".join(doc.text[s:e].split()).lower()] == 1
-                     and any(by_ordinal[o].start <= s < by_ordinal[o].end for o in ords)][:60]
-            rows = [next(o for o in ords if by_ordinal[o].start <= s < by_ordinal[o].end)
-                    for s, _ in cands]
+            cands, rows = [], []
+            for (s, e), key in zip(all_cands, keys, strict=True):
+                row = row_of(s) if seen_text[key] == 1 else None
+                if row is not None:
+                    cands.append((s, e))
+                    rows.append(row)
+                    if len(cands) == 60:
+                        break
             spans[doc.doc_id] = cands
             vecs[doc.doc_id] = vectors[rows] if rows else np.zeros((0, vectors.shape[1]), np.float32)
         table = SentenceTable(spans=spans, vectors=vecs)
@@ -136,6 +141,23 @@ def enrich(docs: list[tuple[Document, str]], passages: list[Passage], vectors: n
     order = {d.doc_id: i for i, (d, _) in enumerate(docs)}
     out.sort(key=lambda pair: order[pair[0].doc_id])
     return out, len(kept)
+
+
+def _passage_at(passages: list[Passage]) -> Callable[[int], int | None]:
+    """`row_of(offset)`: the ordinal of the first of a document's passages (in ordinal
+    order) that holds the character `offset`, or None. A chunker's passages run left to
+    right (starts and ends non-decreasing), so that is a binary search; otherwise a scan."""
+    starts = [p.start for p in passages]
+    ends = [p.end for p in passages]
+    if starts == sorted(starts) and ends == sorted(ends):
+        def row_of(offset: int) -> int | None:
+            i = bisect_right(ends, offset)  # the first passage ending after the offset
+            return passages[i].ordinal if i < len(passages) and starts[i] <= offset else None
+        return row_of
+
+    def scan(offset: int) -> int | None:
+        return next((p.ordinal for p in passages if p.start <= offset < p.end), None)
+    return scan
 
 
 def enrich_records(records: Any, ready: Callable[[int], np.ndarray], embedder: Any,

@@ -64,10 +64,10 @@ class Generator(Protocol):
 
 
 def _is_heading(sentence: str) -> bool:
-    letters = [c for c in sentence if c.isalpha()]
+    letters = "".join(filter(str.isalpha, sentence))
     if len(sentence) < MIN_SENTENCE_CHARS or not letters:
         return True
-    if all(c.isupper() for c in letters):
+    if all(map(str.isupper, letters)):
         return True
     # tables, reference lists, numbers: mostly not words
     return len(letters) < 0.5 * len(sentence) or sentence.endswith(":")

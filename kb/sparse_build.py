@@ -21,12 +21,15 @@ import math
 import mmap
 from collections.abc import Iterable
 from dataclasses import asdict
+from itertools import chain
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from kb.sparse import PARAMS_NAME, SPARSE_FORMAT, SparseParams, Tokenizer, _bm25s_version
 
+BATCH = 4096  # texts tokenised before their postings are counted and written together
 SLICE = 4_000_000  # postings scored and scattered at a time (≈ 50 MB of temporaries)
 _POSTING = np.dtype([("doc", "<i4"), ("tok", "<i4"), ("tf", "<f4")])
 
@@ -49,28 +52,21 @@ def build_sparse(texts: Iterable[str], directory: Path, params: SparseParams | N
     n_docs = 0
     total_len = 0
     with open(postings_path, "wb") as post, open(lengths_path, "wb") as lens:
-        buf: list[np.ndarray] = []
-        lbuf: list[int] = []
+        pending: list[list[int]] = []  # token ids of the texts not yet turned into postings
+
+        def flush() -> None:
+            nonlocal df, n_docs, total_len, pending
+            df = _flush(pending, n_docs, df, len(vocab), post, lens)
+            n_docs += len(pending)
+            total_len += sum(map(len, pending))
+            pending = []
+
         for text in texts:
-            ids = [vocab.setdefault(t, len(vocab)) for t in tokenize(text)]
-            if len(vocab) > len(df):
-                df = np.concatenate([df, np.zeros(max(len(df), len(vocab) - len(df)), np.int64)])
-            uniq, counts = np.unique(np.asarray(ids, dtype=np.int32), return_counts=True)
-            df[uniq] += 1
-            rec = np.empty(len(uniq), dtype=_POSTING)
-            rec["doc"], rec["tok"], rec["tf"] = n_docs, uniq, counts
-            buf.append(rec)
-            lbuf.append(len(ids))
-            total_len += len(ids)
-            n_docs += 1
-            if len(lbuf) >= 10_000:
-                np.concatenate(buf).tofile(post)
-                np.asarray(lbuf, dtype=np.int32).tofile(lens)
-                buf, lbuf = [], []
-        if buf:
-            np.concatenate(buf).tofile(post)
-        if lbuf:
-            np.asarray(lbuf, dtype=np.int32).tofile(lens)
+            pending.append([vocab.setdefault(t, len(vocab)) for t in tokenize(text)])
+            if len(pending) >= BATCH:
+                flush()
+        if pending:
+            flush()
     try:
         if n_docs:
             _write_csc(directory, postings_path, lengths_path, df[: len(vocab)], n_docs,
@@ -83,6 +79,26 @@ def build_sparse(texts: Iterable[str], directory: Path, params: SparseParams | N
     meta["stopwords"] = list(params.stopwords)
     (directory / PARAMS_NAME).write_text(json.dumps(meta, indent=1), "utf-8")
     return n_docs
+
+
+def _flush(id_lists: list[list[int]], first_doc: int, df: np.ndarray, n_vocab: int,
+           post: Any, lens: Any) -> np.ndarray:
+    """Append the postings (doc, token, term count; by document, then token id) and the
+    lengths of these texts; returns the document counts per token, grown to `n_vocab`."""
+    if n_vocab > len(df):
+        df = np.concatenate([df, np.zeros(max(len(df), n_vocab - len(df)), np.int64)])
+    lengths = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists))
+    flat = np.fromiter(chain.from_iterable(id_lists), dtype=np.int64, count=int(lengths.sum()))
+    rows = np.repeat(np.arange(len(id_lists), dtype=np.int64), lengths)
+    keys, counts = np.unique((rows << 32) | flat, return_counts=True)  # one sort per batch
+    rec = np.empty(len(keys), dtype=_POSTING)
+    rec["doc"] = (keys >> 32) + first_doc
+    rec["tok"] = keys & 0xFFFFFFFF
+    rec["tf"] = counts
+    df[: n_vocab] += np.bincount(rec["tok"], minlength=n_vocab)
+    rec.tofile(post)
+    lengths.astype(np.int32).tofile(lens)
+    return df
 
 
 def _write_csc(directory: Path, postings_path: Path, lengths_path: Path, df: np.ndarray,

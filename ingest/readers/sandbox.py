@@ -35,6 +35,7 @@ from kb.records import Document, Span
 
 _STARTUP_TIMEOUT_S = 120.0  # importing PyMuPDF on a busy machine; not the parse time limit
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent
+_PYMUPDF_EXTRAS = ("pymupdf.layout", "pymupdf4llm")  # not imported in the child
 
 
 class PdfSandbox:
@@ -234,6 +235,13 @@ def _child_main(memory_mb: int, parent: int) -> None:
     def send(obj: dict[str, Any]) -> None:
         channel.write((json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8"))
 
+    # PyMuPDF 2 imports its optional layout-analysis and Markdown packages (pymupdf.layout,
+    # pymupdf4llm: ONNX models, numpy) when they are installed; plain text extraction uses
+    # neither, and importing them is most of this child's start-up (0.5 s of CPU of 0.65 s
+    # here, on every build that reads a PDF, while the embedder wants both cores).
+    for optional in _PYMUPDF_EXTRAS:
+        sys.modules.setdefault(optional, None)  # type: ignore[assignment]
+    os.environ["PYMUPDF_SUGGEST_LAYOUT_ANALYZER"] = "0"
     try:
         import pymupdf
 

@@ -234,3 +234,23 @@ def test_text_model_with_the_real_embedder(label) -> None:
     clf = TextClassifier(emb)
     c = classify_documents([doc], emb, classifier=clf)[doc.doc_id]
     assert c.evidence_type == label
+
+
+def test_lexicon_patterns_match_any_case() -> None:
+    """Lexicon patterns are matched against lower-cased text (faster than re.IGNORECASE):
+    upper-case words in a pattern still match in any case; escapes whose meaning depends on
+    case are refused when the lexicon loads, not silently changed."""
+    from ingest.classify import _lower_case_pattern, topic_from_text
+
+    rx = _lower_case_pattern(r"\b(NIDDK|NIH)\b")
+    assert rx.search("funded by the NIH.".lower()) and rx.search("the nih")
+    for bad in (r"\W+", r"[A-Z]{3}", r"\bfoo\S"):
+        with pytest.raises(ValueError, match="upper-case"):
+            _lower_case_pattern(bad)
+    upper = make_document(source="t", format="text", title="MYOCARDIAL INFARCTION",
+                          sections=[(None, "CORONARY HEART DISEASE AFTER THROMBOSIS.")])
+    lower = make_document(source="t", format="text", title="myocardial infarction",
+                          sections=[(None, "coronary heart disease after thrombosis.")])
+    assert topic_from_text(upper) == topic_from_text(lower)
+    assert topic_from_text(upper)[0] == "cardiovascular"
+    assert topic_from_mesh(["Asthma"]) == topic_from_mesh(["ASTHMA"])

@@ -40,3 +40,18 @@ def test_stop_words_only(tmp_path: Path) -> None:
     build_sparse(["the and", "of"], tmp_path / "x")
     idx = SparseIndex.load(tmp_path / "x")
     assert len(idx) == 2 and idx.search("asthma", 5) == ([], [])
+
+
+def test_postings_counted_in_batches_give_the_same_index(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Postings are counted a batch of texts at a time; the files do not depend on the batch."""
+    import kb.sparse_build as sb
+
+    texts = TEXTS * 3 + ["renal metformin " * 7, "the"]
+    build_sparse(iter(texts), tmp_path / "one")  # one batch
+    monkeypatch.setattr(sb, "BATCH", 4)  # batches that end inside repeats and empty texts
+    build_sparse(iter(texts), tmp_path / "many")
+    names = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "many").iterdir())
+    for name in names:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "many" / name).read_bytes(), name
