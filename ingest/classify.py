@@ -133,7 +133,6 @@ _MESH_CHECK_TAGS = frozenset({
 })
 
 
-@lru_cache(maxsize=8192)  # MeSH descriptors recur across a corpus
 def _topic_hits(text: str) -> tuple[tuple[str, int], ...]:
     """(topic, keyword hits) for each topic whose keywords occur in `text`."""
     low = text.lower()
@@ -141,11 +140,14 @@ def _topic_hits(text: str) -> tuple[tuple[str, int], ...]:
                  if (n := len(rx.findall(low))))
 
 
+_short_topic_hits = lru_cache(maxsize=8192)(_topic_hits)  # MeSH terms recur across a corpus
+
+
 def _topic_scores(weighted_texts: Iterable[tuple[str, float]]) -> dict[str, float]:
     scores: dict[str, float] = {}
     weights = _topic_lexicon()["weights"]
     for text, weight in weighted_texts:
-        hits = _topic_hits(text) if len(text) < 200 else _topic_hits.__wrapped__(text)
+        hits = _short_topic_hits(text) if len(text) < 200 else _topic_hits(text)
         for topic, n in hits:
             scores[topic] = scores.get(topic, 0.0) + weight * weights.get(topic, 1.0) * min(n, 5)
     return scores

@@ -21,7 +21,7 @@ import math
 import mmap
 from collections.abc import Iterable
 from dataclasses import asdict
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -52,21 +52,12 @@ def build_sparse(texts: Iterable[str], directory: Path, params: SparseParams | N
     n_docs = 0
     total_len = 0
     with open(postings_path, "wb") as post, open(lengths_path, "wb") as lens:
-        pending: list[list[int]] = []  # token ids of the texts not yet turned into postings
-
-        def flush() -> None:
-            nonlocal df, n_docs, total_len, pending
-            df = _flush(pending, n_docs, df, len(vocab), post, lens)
-            n_docs += len(pending)
-            total_len += sum(map(len, pending))
-            pending = []
-
-        for text in texts:
-            pending.append([vocab.setdefault(t, len(vocab)) for t in tokenize(text)])
-            if len(pending) >= BATCH:
-                flush()
-        if pending:
-            flush()
+        batch_texts = iter(texts)
+        while batch := list(islice(batch_texts, BATCH)):
+            ids = [[vocab.setdefault(t, len(vocab)) for t in tokenize(text)] for text in batch]
+            df = _write_postings(ids, n_docs, df, len(vocab), post, lens)
+            n_docs += len(ids)
+            total_len += sum(map(len, ids))
     try:
         if n_docs:
             _write_csc(directory, postings_path, lengths_path, df[: len(vocab)], n_docs,
@@ -81,7 +72,7 @@ def build_sparse(texts: Iterable[str], directory: Path, params: SparseParams | N
     return n_docs
 
 
-def _flush(id_lists: list[list[int]], first_doc: int, df: np.ndarray, n_vocab: int,
+def _write_postings(id_lists: list[list[int]], first_doc: int, df: np.ndarray, n_vocab: int,
            post: Any, lens: Any) -> np.ndarray:
     """Append the postings (doc, token, term count; by document, then token id) and the
     lengths of these texts; returns the document counts per token, grown to `n_vocab`."""
