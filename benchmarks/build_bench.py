@@ -4,8 +4,9 @@ One run, the same documents, the pipelines back to back (DESIGN §10: ratios aga
 measured in the same run, not absolute times):
 
 1. MedKB: `ingest.pipeline.build` into a fresh temporary KB with the real default embedder on
-   the backend the build chooses for this CPU (kb.embed_select: the fastest of torch fp32/bf16
-   and ONNX Runtime fp32/int8 that agrees with fp32; `--backend` forces one); again with the
+   the backend the build chooses for this CPU (kb.embed_select: the fastest of torch fp32/bf16,
+   ONNX Runtime fp32/int8 and OpenVINO fp32/bf16 that agrees with fp32, or int8 where it is
+   1.2x faster and retrieves as well as fp32; `--backend` forces one); again with the
    curated graph and entity extraction when `default_graph_seeds()` finds corpora/graph.
 2. LangChain: PyMuPDFLoader for PDFs (other formats: LangChain Documents made from the text
    MedKB's own readers give, so both pipelines see the same text) ->

@@ -29,6 +29,15 @@ def render(out: dict[str, Any]) -> str:
             f"{b['cos_min']:.4f}/{b['top10']:.3f}"
             + ("" if b.get("agrees") else " (disagrees)")
             for n, b in cal["backends"].items() if "texts_per_s" in b))
+    if cal.get("chosen_by"):
+        lines.append(f"chosen: {cal['chosen']}, {cal['chosen_by']}")
+    gate = cal.get("retrieval")
+    if gate:  # backends that do not agree but are faster: their labelled-probe retrieval
+        lines.append(f"retrieval gate ({gate['queries']} labelled queries, nDCG@10 / R@1): "
+                     f"torch-fp32 {gate['fp32']['ndcg10']:.4f} / {gate['fp32']['r1']:.4f}; "
+                     + "; ".join(f"{n} {b['retrieval']['ndcg10']:.4f} / {b['retrieval']['r1']:.4f}"
+                                 + ("" if b["retrieval"]["as_well_as_fp32"] else " (worse)")
+                                 for n, b in cal["backends"].items() if "retrieval" in b))
     lines += [
         "",
         f"{'pipeline':<44} {'items':>15} {'tokens':>9} {'seconds':>8} {'items/s':>8} "

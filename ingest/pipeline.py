@@ -62,7 +62,9 @@ def build(
         elif update:
             log.info("no KB at %s yet: update builds it from scratch", kb.root)
 
-        embedder = embedder or make_embedder(options.embedder, backend=options.embed_backend)
+        embedder = embedder or make_embedder(
+            options.embedder, backend=options.embed_backend,
+            keep=previous.embedder if previous is not None else None)
         if previous is not None and update and previous.embedder.get("model") != embedder.model_id:
             raise KBError(f"{kb.root} was built with embedder {previous.embedder.get('model')!r}, "
                           f"not {embedder.model_id!r}: rebuild with `medkb build`")
@@ -277,6 +279,12 @@ def _old_vectors(previous: Version | None, block: dict[str, Any], update: bool
             or previous.embedder.get("dim") != block["dim"]:
         return lambda pid: None
     if not may_mix(previous.embedder, block):
+        if update and previous.embedder.get("backend") == block["backend"]:
+            raise KBError(
+                f"the KB's {block['backend']} vectors were made on a CPU with "
+                f"{previous.embedder.get('int8_kernels')} int8 kernels, this CPU's are "
+                f"{block.get('int8_kernels')}: their vectors differ too much to share a KB. "
+                "Update it on a CPU like the one that built it, or rebuild here")
         if update:
             raise KBError(
                 f"the KB's vectors come from {previous.embedder.get('backend', 'torch')}, which "

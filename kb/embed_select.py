@@ -13,6 +13,15 @@ backend embeds the ~300 probe texts and the 256 timing passages once, about a mi
 2 cores, plus a one-off ONNX export).
 
 Vectors of two backends may share a KB only when both agree with fp32 (kb.embedder.may_mix).
+
+A backend that does not agree (dynamic int8: cosine ~0.99) may still build a KB *of its own*,
+searched only with its own vectors, when it is at least SPEEDUP_MIN times as fast as the
+fastest agreeing backend and retrieves as well as fp32 on this machine: nDCG@10 and R@1 on a
+labelled probe (corpora/embedding_retrieval_probe.json, MedQuAD questions -> their answers)
+no more than RETRIEVAL_MAX_DROP below torch-fp32's. Int8 kernels differ between CPUs (VNNI or
+not), so the gate is measured on each machine, never assumed. This is what gives CPUs without
+bf16 (AVX2-only laptops and VMs) a fast build. `choose(keep=...)` keeps an existing KB on a
+backend its vectors may share, so an update reuses them instead of being refused.
 """
 
 from __future__ import annotations
@@ -37,12 +46,15 @@ BACKENDS = ("torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8", "openvino-fp32
             "openvino-bf16")
 COS_MIN = 0.999
 TOP10_MIN = 0.98
+RETRIEVAL_MAX_DROP = 0.005  # nDCG@10 and R@1 on the labelled probe, below fp32's
+SPEEDUP_MIN = 1.2  # a backend that does not agree is worth a KB of its own only when this fast
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile",
              "amx_bf16", "amx_int8")
 ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
 PROBE = Path(__file__).resolve().parent.parent / "corpora" / "embedding_probe.json"
 TIMING = PROBE.with_name("embedding_probe_timing.json")
-CALIBRATION_VERSION = 2  # 2: timed on a build's passages at the backends' own batch sizes
+RETRIEVAL = PROBE.with_name("embedding_retrieval_probe.json")
+CALIBRATION_VERSION = 3  # 3: the retrieval gate for backends that do not agree
 
 
 @lru_cache(maxsize=1)
@@ -122,6 +134,26 @@ def load_timing() -> dict[str, Any] | None:
     return _load_with_hash(TIMING)
 
 
+def load_retrieval_probe() -> dict[str, Any] | None:
+    """The labelled retrieval probe (query i's answer is passage i)."""
+    return _load_with_hash(RETRIEVAL)
+
+
+def retrieval_quality(vecs: np.ndarray, n_queries: int) -> dict[str, float]:
+    """nDCG@10 and R@1 of the first `n_queries` rows retrieving, among the remaining rows,
+    their own answer (row n_queries + i for query i)."""
+    q, p = vecs[:n_queries], vecs[n_queries:]
+    scores = q @ p.T
+    own = scores[np.arange(n_queries), np.arange(n_queries)]
+    rank = (scores > own[:, None]).sum(axis=1) + 1
+    ndcg = np.where(rank <= 10, 1.0 / np.log2(rank + 1.0), 0.0)
+    return {"ndcg10": round(float(ndcg.mean()), 4), "r1": round(float((rank == 1).mean()), 4)}
+
+
+def retrieves_as_well(measured: dict[str, float], fp32: dict[str, float]) -> bool:
+    return all(measured[k] >= fp32[k] - RETRIEVAL_MAX_DROP for k in ("ndcg10", "r1"))
+
+
 def agreement(vecs: np.ndarray, ref: np.ndarray, n_queries: int) -> dict[str, float]:
     """Cosine of each row to the reference row; top-10 passage overlap of the query rows."""
     cos = np.sum(vecs * ref, axis=1)
@@ -149,9 +181,9 @@ def _cache_file(model: str) -> Path:
             parts.append(f"{pkg}={version(pkg)}")
         except PackageNotFoundError:
             parts.append(f"{pkg}=-")
-    probe, timing = load_probe(), load_timing()
-    parts.append(probe["sha256"] if probe else "no-probe")
-    parts.append(timing["sha256"] if timing else "no-timing")
+    for name, data in (("probe", load_probe()), ("timing", load_timing()),
+                       ("retrieval", load_retrieval_probe())):
+        parts.append(data["sha256"] if data else f"no-{name}")
     key = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model)
     return cache_dir() / "calibration" / f"{safe}-{key}.json"
@@ -206,12 +238,43 @@ def calibrate(model: str, *, refresh: bool = False) -> dict[str, Any]:
         result["backends"][name] = m
     ok = [n for n in embedders if result["backends"][n]["agrees"]]
     result["chosen"] = max(ok, key=lambda n: result["backends"][n]["texts_per_s"])
+    result["chosen_by"] = "fastest agreeing with fp32"
+    _retrieval_gate(result, embedders)
     result["seconds"] = round(time.perf_counter() - t0, 2)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=2), "utf-8")
     os.replace(tmp, path)
     return result
+
+
+def _retrieval_gate(result: dict[str, Any], embedders: dict[str, Any]) -> None:
+    """Measure, on the labelled probe, the backends that do not agree with fp32 but are at
+    least SPEEDUP_MIN times as fast as the chosen one, against torch-fp32; choose the fastest
+    of them that retrieves as well (module doc)."""
+    backends = result["backends"]
+    best = backends[result["chosen"]]["texts_per_s"]
+    fast = [n for n in embedders if not backends[n]["agrees"]
+            and backends[n]["texts_per_s"] >= SPEEDUP_MIN * best]
+    probe = load_retrieval_probe()
+    if not fast or probe is None:
+        return
+    texts = list(probe["queries"]) + list(probe["passages"])
+    nq = len(probe["queries"])
+    fp32 = retrieval_quality(embedders["torch-fp32"].embed(texts), nq)
+    result["retrieval"] = {"probe": probe["sha256"], "queries": nq, "fp32": fp32,
+                           "max_drop": RETRIEVAL_MAX_DROP, "speedup_min": SPEEDUP_MIN}
+    passed = []
+    for name in fast:
+        measured = retrieval_quality(embedders[name].embed(texts), nq)
+        ok = retrieves_as_well(measured, fp32)
+        backends[name]["retrieval"] = {**measured, "as_well_as_fp32": ok}
+        if ok:
+            passed.append(name)
+    if passed:
+        result["chosen"] = max(passed, key=lambda n: backends[n]["texts_per_s"])
+        result["chosen_by"] = (f"at least {SPEEDUP_MIN}x the fastest agreeing backend and "
+                               f"retrieves within {RETRIEVAL_MAX_DROP} of fp32 (a KB of its own)")
 
 
 def _interleaved(embedders: dict[str, Any], texts: list[str]
@@ -232,9 +295,13 @@ def _interleaved(embedders: dict[str, Any], texts: list[str]
     return vecs, secs
 
 
-def choose(model: str, requested: str = "auto") -> tuple[str, dict[str, Any]]:
+def choose(model: str, requested: str = "auto", keep: dict[str, Any] | None = None
+           ) -> tuple[str, dict[str, Any]]:
     """The backend to build with and the calibration behind the choice. An explicit request
-    (`--embed-backend`, $MEDKB_EMBED_BACKEND) is honoured, with its measured agreement."""
+    (`--embed-backend`, $MEDKB_EMBED_BACKEND) is honoured, with its measured agreement.
+    `keep`: the manifest embedder block of the KB being rebuilt or updated; `auto` then takes
+    the fastest backend whose vectors may share the KB with its vectors, when one runs here,
+    so unchanged passages keep their vectors (a new backend only by request)."""
     if requested == "auto":
         requested = os.environ.get("MEDKB_EMBED_BACKEND") or "auto"
     if requested != "auto" and requested not in BACKENDS:
@@ -243,7 +310,27 @@ def choose(model: str, requested: str = "auto") -> tuple[str, dict[str, Any]]:
         raise KBError(f"unknown embedding backend {requested!r}: auto or one of "
                       f"{', '.join(BACKENDS)}")
     cal = calibrate(model)
-    return (cal["chosen"] if requested == "auto" else requested), cal
+    if requested != "auto":
+        return requested, cal
+    return _keeping(cal, model, keep) if keep else cal["chosen"], cal
+
+
+def _keeping(cal: dict[str, Any], model: str, keep: dict[str, Any]) -> str:
+    from kb.embedder import may_mix
+
+    def block(name: str) -> dict[str, Any]:
+        return {"model": model, "dim": keep.get("dim"), "backend": name, "cpu": cpu_info(),
+                "agreement": cal["backends"][name]}
+
+    if keep.get("model") != model or may_mix(keep, block(cal["chosen"])):
+        return str(cal["chosen"])
+    mixing = [n for n, b in cal["backends"].items() if "texts_per_s" in b and may_mix(keep, block(n))]
+    if not mixing:
+        return str(cal["chosen"])
+    name = max(mixing, key=lambda n: cal["backends"][n]["texts_per_s"])
+    log.info("keeping the KB's embedding backend family: %s (auto would take %s, whose "
+             "vectors may not share this KB)", name, cal["chosen"])
+    return name
 
 
 def cached_calibration(model: str) -> dict[str, Any] | None:
@@ -275,8 +362,17 @@ def manifest_block(embedder: Any, dim: int) -> dict[str, Any]:
                                   top10_required=TOP10_MIN)
         block["calibration"] = {n: b.get("texts_per_s") for n, b in cal["backends"].items()
                                 if "texts_per_s" in b}
+        if "retrieval" in measured:  # chosen by the retrieval gate: a KB of its own
+            gate = cal.get("retrieval") or {}
+            block["retrieval"] = {**measured["retrieval"], "fp32": gate.get("fp32"),
+                                  "probe": gate.get("probe"), "queries": gate.get("queries"),
+                                  "max_drop": RETRIEVAL_MAX_DROP}
     elif name == "torch-fp32":  # the reference itself
         block["agreement"] = {"cos_min": 1.0, "cos_mean": 1.0, "top10": 1.0, "agrees": True}
+    if name.endswith("int8"):
+        from kb.embedder import int8_kernels
+
+        block["int8_kernels"] = int8_kernels(block["cpu"])
     block["chosen_by"] = ("calibration" if selection.get("requested") == "auto"
                           else "request" if selection else "caller")
     return block

@@ -201,13 +201,16 @@ def make_backend(model: str, backend: str) -> Embedder:
     raise KBError(f"unknown embedding backend {backend!r}")
 
 
-def make_embedder(model: str, backend: str = "torch") -> Embedder:
+def make_embedder(model: str, backend: str = "torch", keep: dict[str, Any] | None = None
+                  ) -> Embedder:
     """An embedder from a model id: `hash-<dim>` gives the test fake, anything else a real model.
 
     backend: "torch" (bf16 autocast where the CPU has it, else fp32), a named backend, or
     "auto": the fastest backend that agrees with fp32 on this CPU (kb.embed_select; measured
     once per machine; $MEDKB_EMBED_BACKEND overrides it). With "auto" or a named backend the
     calibration (agreement with fp32, speed) is in `embedder.selection` for the manifest.
+    keep: the embedder block of the KB being rebuilt, which `auto` stays compatible with
+    (kb.embed_select.choose).
     """
     if model.startswith("hash-"):
         return HashEmbedder(int(model.split("-", 1)[1]))
@@ -215,7 +218,7 @@ def make_embedder(model: str, backend: str = "torch") -> Embedder:
         return SentenceTransformerEmbedder(model)
     from kb.embed_select import choose
 
-    name, calibration = choose(model, backend)
+    name, calibration = choose(model, backend, keep)
     emb: Any = make_backend(model, name)
     if backend == "auto":  # what choose() honoured
         backend = os.environ.get("MEDKB_EMBED_BACKEND") or "auto"
@@ -236,8 +239,22 @@ def may_mix(a: dict[str, Any], b: dict[str, Any]) -> bool:
         return False
     if (a.get("backend") or f"torch-{a.get('precision', 'fp32')}") == \
             (b.get("backend") or f"torch-{b.get('precision', 'fp32')}"):
-        return True
+        return _same_int8_kernels(a, b)
     return all(_trivial(x) or agrees(x.get("agreement")) for x in (a, b))
+
+
+def int8_kernels(cpu: dict[str, Any]) -> str:
+    """Which int8 matrix kernels a CPU runs: `exact` (VNNI or AMX: int32 sums) or `saturating`
+    (AVX2/AVX-512 without VNNI: pairwise sums clipped to int16). Their int8 vectors differ
+    (cosine ~0.986 on the probe set between the two), so they do not share a KB."""
+    feats = set(cpu.get("features") or ())
+    return "exact" if feats & {"avx512_vnni", "avx_vnni", "amx_int8"} else "saturating"
+
+
+def _same_int8_kernels(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    if not str(a.get("backend", "")).endswith("int8") or not (a.get("cpu") and b.get("cpu")):
+        return True
+    return int8_kernels(a["cpu"]) == int8_kernels(b["cpu"])
 
 
 def embedder_for_manifest(info: dict[str, Any]) -> Embedder:

@@ -21,7 +21,7 @@ GraphOpt = typer.Option([], "--graph", help="Extra rule file (TSV/CSV), repeatab
 NoGraphOpt = typer.Option(False, "--no-graph", help="Skip the knowledge graph.")
 EngineOpt = typer.Option("local", "--engine", help="Where the batch stages run: local (this process) or ray (Ray Data tasks and actors; pip install 'medkb[ray]').")
 RayAddressOpt = typer.Option(None, "--ray-address", help="With --engine ray: auto (the cluster `ray start` runs here) or ray://HOST:PORT; default: a local Ray instance.")
-EmbedBackendOpt = typer.Option("auto", "--embed-backend", envvar="MEDKB_EMBED_BACKEND", help="auto (the fastest backend that agrees with fp32 on this CPU, measured once per machine), torch-fp32, torch-bf16, onnx-fp32, onnx-int8, openvino-fp32 or openvino-bf16; recorded in the manifest, searches use the same.")
+EmbedBackendOpt = typer.Option("auto", "--embed-backend", envvar="MEDKB_EMBED_BACKEND", help="auto (the fastest backend that agrees with fp32 on this CPU, or one at least 1.2x as fast that retrieves as well as fp32, for a KB of its own; measured once per machine; a rebuild or update stays on a backend the KB's vectors may share), torch-fp32, torch-bf16, onnx-fp32, onnx-int8, openvino-fp32 or openvino-bf16; recorded in the manifest, searches use the same.")
 RetractionsOpt = typer.Option([], "--retractions", help="Retraction list (CSV/TSV with a DOI, PMID or id column and a reason; a Retraction Watch export works), repeatable; kept by later updates.")
 
 

@@ -16,6 +16,7 @@ from kb.embedder import (
     SentenceTransformerEmbedder,
     backend_name,
     embedder_for_manifest,
+    int8_kernels,
     may_mix,
 )
 from kb.errors import KBError
@@ -53,6 +54,20 @@ def test_may_mix_only_agreeing_backends():
     assert not may_mix(_block("onnx-fp32"), _block("onnx-fp32", model="other"))
     # manifests from before backends were recorded: torch with their precision
     assert may_mix({"model": "m", "dim": 384, "precision": "fp32"}, _block("torch-fp32"))
+
+
+def test_int8_vectors_of_different_kernels_do_not_share_a_kb():
+    """VNNI/AMX int8 sums exactly; AVX2 without VNNI clips pairwise sums (cosine ~0.986
+    between the two on the probe set): an int8 KB is updated only on the same kind of CPU."""
+    vnni = {"model": "x", "features": ["avx2", "avx512f", "avx512_vnni"]}
+    avx2 = {"model": "y", "features": ["avx2", "fma"]}
+    assert int8_kernels(vnni) == "exact" and int8_kernels(avx2) == "saturating"
+    assert int8_kernels({"features": ["avx2", "avx_vnni"]}) == "exact"
+    a, b = _block("onnx-int8", 0.988, 0.9), _block("onnx-int8", 0.983, 0.9)
+    assert not may_mix({**a, "cpu": vnni}, {**b, "cpu": avx2})
+    assert may_mix({**a, "cpu": vnni}, {**b, "cpu": {**vnni, "model": "other"}})
+    assert may_mix(_block("onnx-fp32", 1.0, 1.0) | {"cpu": vnni},
+                   _block("onnx-fp32", 1.0, 1.0) | {"cpu": avx2})  # fp32 agrees anywhere
 
 
 def test_embedder_for_manifest_follows_the_kb(monkeypatch):
@@ -178,9 +193,99 @@ def test_calibration_takes_the_fastest_agreeing_backend(monkeypatch, tmp_path):
     assert cal["timing"]["texts"] == 256 and cal["backends"]["onnx-fp32"]["batch_size"] == 8
     probe = embed_select.load_probe()
     n_probe = len(probe["queries"]) + len(probe["passages"])
-    # warm-up, the probe in two halves (agreement), the timing set in two halves
-    assert sum(made["torch-fp32"].seen[1:]) == n_probe + 256
+    retrieval = embed_select.load_retrieval_probe()
+    n_ret = len(retrieval["queries"]) + len(retrieval["passages"])
+    # warm-up, the probe in two halves (agreement), the timing set in two halves, and the
+    # labelled retrieval probe (int8 is 2x the fastest agreeing backend: worth measuring)
+    assert sum(made["torch-fp32"].seen[1:]) == n_probe + 256 + n_ret
+    gate = cal["backends"]["onnx-int8"]["retrieval"]
+    assert not gate["as_well_as_fp32"] and gate["ndcg10"] < cal["retrieval"]["fp32"]["ndcg10"] - 0.005
+    assert "retrieval" not in cal["backends"]["onnx-fp32"]  # agrees: nothing to gate
     assert embed_select.calibrate("m") == cal  # cached: measured once per machine
+
+
+class _RotatedBackend(_FakeBackend):
+    """The reference's vectors in a turned basis: every dot product between its own vectors
+    (so its retrieval) is the reference's, yet no vector is within cosine 0.999 of the
+    reference's, as int8's are not: it may build a KB of its own, never share one."""
+
+    def embed(self, texts, progress=None):
+        v = super().embed(texts).copy()
+        c, s = np.cos(0.2), np.sin(0.2)
+        for i in range(0, v.shape[1], 2):
+            v[:, i], v[:, i + 1] = c * v[:, i] - s * v[:, i + 1], s * v[:, i] + c * v[:, i + 1]
+        return v
+
+
+def _calibrate(monkeypatch, tmp_path, specs, kinds=None):
+    import kb.embedder
+
+    monkeypatch.setenv("MEDKB_CACHE", str(tmp_path))
+    kinds = kinds or {}
+
+    def make(model, name):
+        return kinds.get(name, _FakeBackend)(name, *specs[name])
+
+    monkeypatch.setattr(embed_select, "candidates", lambda: list(specs))
+    monkeypatch.setattr(kb.embedder, "make_backend", make)
+    monkeypatch.setattr(embed_select.time, "perf_counter", lambda: _FakeBackend.clock[0])
+    return embed_select.calibrate("m", refresh=True)
+
+
+def test_a_faster_backend_that_retrieves_as_well_gets_a_kb_of_its_own(monkeypatch, tmp_path):
+    """A CPU without bf16: int8 does not agree with fp32, but is twice the speed of the
+    fastest agreeing backend and retrieves the labelled probe as well: auto takes it."""
+    specs = {"torch-fp32": (4.0, 0.0), "onnx-fp32": (2.0, 0.0), "onnx-int8": (1.0, 0.0)}
+    cal = _calibrate(monkeypatch, tmp_path, specs, {"onnx-int8": _RotatedBackend})
+    int8 = cal["backends"]["onnx-int8"]
+    assert not int8["agrees"] and int8["cos_min"] < 0.999
+    assert int8["retrieval"]["as_well_as_fp32"]
+    assert int8["retrieval"]["ndcg10"] == pytest.approx(cal["retrieval"]["fp32"]["ndcg10"], abs=1e-4)
+    assert cal["chosen"] == "onnx-int8" and "retrieves within 0.005 of fp32" in cal["chosen_by"]
+    assert cal["retrieval"]["queries"] == len(embed_select.load_retrieval_probe()["queries"])
+
+
+def test_a_backend_barely_faster_is_not_worth_a_kb_of_its_own(monkeypatch, tmp_path):
+    specs = {"torch-fp32": (4.0, 0.0), "onnx-fp32": (1.1, 0.0), "onnx-int8": (1.0, 0.0)}
+    cal = _calibrate(monkeypatch, tmp_path, specs, {"onnx-int8": _RotatedBackend})
+    assert cal["chosen"] == "onnx-fp32" and cal["chosen_by"] == "fastest agreeing with fp32"
+    assert "retrieval" not in cal["backends"]["onnx-int8"] and "retrieval" not in cal
+
+
+def test_auto_keeps_a_kb_on_a_backend_its_vectors_share(monkeypatch, tmp_path):
+    """Rebuilding or updating an openvino-bf16 KB on a machine whose auto choice is int8:
+    the fastest backend that agrees with fp32 is taken, so unchanged passages keep vectors."""
+    specs = {"torch-fp32": (4.0, 0.0), "onnx-fp32": (2.0, 0.0), "onnx-int8": (1.0, 0.0)}
+    cal = _calibrate(monkeypatch, tmp_path, specs, {"onnx-int8": _RotatedBackend})
+    monkeypatch.setattr(embed_select, "calibrate", lambda model: cal)
+    bf16_kb = _block("openvino-bf16", 0.9999, 0.995, model="m")
+    assert embed_select.choose("m", "auto", keep=bf16_kb)[0] == "onnx-fp32"
+    here = embed_select.cpu_info()
+    int8_kb = {**_block("onnx-int8", 0.99, 0.9, model="m"), "cpu": here}
+    assert embed_select.choose("m", "auto", keep=int8_kb)[0] == "onnx-int8"
+    assert embed_select.choose("m", "auto", keep=_block("x", model="other"))[0] == "onnx-int8"
+    assert embed_select.choose("m", "onnx-int8", keep=bf16_kb)[0] == "onnx-int8"  # by request
+    assert embed_select.choose("m", "auto")[0] == "onnx-int8"  # a fresh KB
+
+
+def test_retrieval_quality_ranks_each_query_against_its_own_answer():
+    v = _unit(np.array([[1, 0, 0], [0, 1, 0],            # two queries
+                        [1, 0.1, 0], [0.5, 1, 0.2]], dtype=np.float64))  # their answers
+    assert embed_select.retrieval_quality(v, 2) == {"ndcg10": 1.0, "r1": 1.0}
+    swapped = v[[0, 1, 3, 2]]  # query 0 now finds query 1's answer first
+    q = embed_select.retrieval_quality(swapped, 2)
+    assert q["r1"] == 0.0 and q["ndcg10"] == pytest.approx(1 / np.log2(3), abs=1e-4)
+    fp32 = {"ndcg10": 0.93, "r1": 0.85}
+    assert embed_select.retrieves_as_well({"ndcg10": 0.926, "r1": 0.846}, fp32)
+    assert not embed_select.retrieves_as_well({"ndcg10": 0.935, "r1": 0.84}, fp32)
+
+
+def test_retrieval_probe_is_fixed_labelled_data():
+    probe = embed_select.load_retrieval_probe()
+    assert probe and len(probe["queries"]) == len(probe["passages"]) >= 300
+    assert len(set(probe["passages"])) == len(probe["passages"])
+    assert len({q.lower() for q in probe["queries"]}) == len(probe["queries"])  # no repeats
+    assert "MedQuAD (CC BY 4.0)" in probe["source"]
 
 
 def test_an_isa_cap_is_recorded_and_turns_bf16_off(monkeypatch):
