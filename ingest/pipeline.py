@@ -126,6 +126,11 @@ def _build_version(writer: Any, engine: Any, embedder: Any, previous: Version | 
     records = BuildRecords(writer)
     chunked_docs = [0]
     block = manifest_block(embedder, embedder.dim)
+    if previous is not None and "retrieval" in previous.embedder and "retrieval" not in block \
+            and previous.embedder.get("backend") == block["backend"]:
+        # kept on a backend chosen by the retrieval gate (kb.embed_select) where this
+        # machine never measured it: the gate's figures stay with the KB, saying from when
+        block["retrieval"] = {"from_version": previous.id, **previous.embedder["retrieval"]}
     old_vector = _old_vectors(previous, block, update)
     side: dict[str, Any] = {}
     enrichment = enrichment_fingerprint(embedder) if options.enrich else None

@@ -111,4 +111,33 @@ def graph(d: dict[str, Any]) -> None:
 
 
 def info(d: dict[str, Any]) -> None:
-    print("\n".join(f"{k}: {v}" for k, v in d.items() if k != "failed"))
+    print("\n".join(f"{k}: {embedder(v) if k == 'embedder' and isinstance(v, dict) else v}"
+                    for k, v in d.items() if k != "failed"))
+
+
+def embedder(e: dict[str, Any]) -> str:
+    """The manifest's embedder block in a line or three: model, backend, why it was chosen
+    and how its vectors compare with fp32 (`--json` has the whole block)."""
+    backend = e.get("backend") or f"torch-{e.get('precision', 'fp32')}"
+    cpu = e.get("cpu") or {}
+    line = f"{e.get('model')} ({e.get('dim')} dims) on {backend}"
+    if cpu:
+        caps = " ".join(f"{k}={v}" for k, v in (cpu.get("isa_caps") or {}).items())
+        line += f", built on {cpu.get('model')}" + (f" [{caps}]" if caps else "")
+    if e.get("chosen_by"):
+        line += f", chosen by {e['chosen_by']}"
+    out = [line]
+    agreement = e.get("agreement") or {}
+    if agreement:
+        out.append(f"  agreement with fp32: cosine min {agreement.get('cos_min')}, top-10 "
+                   f"overlap {agreement.get('top10')} -> "
+                   + ("may share a KB with other agreeing backends" if agreement.get("agrees")
+                      else "a KB of its own (searched with this backend only)"))
+    gate = e.get("retrieval") or {}
+    if gate:
+        fp32 = gate.get("fp32") or {}
+        out.append(f"  retrieval on {gate.get('queries')} labelled queries (nDCG@10 / R@1): "
+                   f"{gate.get('ndcg10')} / {gate.get('r1')} vs fp32 {fp32.get('ndcg10')} / "
+                   f"{fp32.get('r1')}" + (f"; int8 kernels: {e['int8_kernels']}"
+                                          if e.get("int8_kernels") else ""))
+    return "\n".join(out)

@@ -95,3 +95,24 @@ def test_a_rebuild_tells_auto_which_vectors_the_kb_holds(tmp_path, monkeypatch):
     build([_corpus(tmp_path, 4)], store, OPTS, update=True)
     assert kept[0] is None
     assert kept[1]["backend"] == "onnx-fp32" and kept[1]["model"] == "fake-64"
+
+
+def test_the_retrieval_gate_stays_with_a_kb_kept_on_its_backend(tmp_path):
+    """An int8 KB chosen by the retrieval gate, updated on a machine that never measured the
+    gate (its auto choice was an agreeing backend): the gate's figures stay in the manifest,
+    marked with the version that measured them."""
+    gated = FakeBackend("onnx", "int8")
+    measured = {"cos_min": 0.988, "cos_mean": 0.994, "top10": 0.9, "agrees": False,
+                "texts_per_s": 108.0, "retrieval": {"ndcg10": 0.934, "r1": 0.853,
+                                                    "as_well_as_fp32": True}}
+    gated.selection = {"requested": "auto", "calibration": {
+        "probe": "p", "backends": {"onnx-int8": measured},
+        "retrieval": {"probe": "r", "queries": 333, "fp32": {"ndcg10": 0.931, "r1": 0.85}}}}
+    kb = tmp_path / "kb"
+    first = build([_corpus(tmp_path, 3)], kb, OPTS, embedder=gated)
+    emb = KnowledgeBase(kb).current().embedder
+    assert emb["retrieval"]["ndcg10"] == 0.934 and emb["retrieval"]["fp32"]["r1"] == 0.85
+    assert not emb["agreement"]["agrees"] and emb["chosen_by"] == "calibration"
+    build([_corpus(tmp_path, 4)], kb, OPTS, embedder=FakeBackend("onnx", "int8"), update=True)
+    kept = KnowledgeBase(kb).current().embedder["retrieval"]
+    assert kept["from_version"] == first["kb_version"] and kept["ndcg10"] == 0.934
