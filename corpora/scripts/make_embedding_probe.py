@@ -14,6 +14,8 @@ import gzip
 import json
 import sys
 
+from probe_files import write_set
+
 
 def main(src: str, dst: str) -> None:
     passages: list[str] = []
@@ -32,9 +34,7 @@ def main(src: str, dst: str) -> None:
     out = {"source": "MedQuAD (CC BY 4.0), corpora/full/medquad_answered_corpus.jsonl.gz, "
                      "every 64th record; made by corpora/scripts/make_embedding_probe.py",
            "queries": queries, "passages": passages}
-    with open(dst, "w", encoding="utf-8") as fh:
-        json.dump(out, fh, indent=0, ensure_ascii=False)
-        fh.write("\n")
+    write_set(dst, out)
     print(f"{len(queries)} queries, {len(passages)} passages -> {dst}")
 
 

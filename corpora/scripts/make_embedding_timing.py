@@ -12,10 +12,11 @@ corpora (sources and licences in ATTRIBUTION.md).
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 from pathlib import Path
+
+from probe_files import write_set
 
 N = 256
 
@@ -35,9 +36,7 @@ def main(kb_path: str, dst: str) -> None:
            "characters": {"median": statistics.median(lengths), "min": lengths[0],
                           "max": lengths[-1]},
            "passages": picked}
-    with open(dst, "w", encoding="utf-8") as fh:
-        json.dump(out, fh, indent=0, ensure_ascii=False)
-        fh.write("\n")
+    write_set(dst, out)
     print(f"{len(picked)} passages (median {out['characters']['median']} characters) -> {dst}")
 
 

@@ -19,6 +19,8 @@ import gzip
 import json
 import sys
 
+from probe_files import write_set
+
 TOPIC_STRIDE = 24
 PER_TOPIC = 2
 
@@ -61,9 +63,7 @@ def main(src: str, dst: str) -> None:
                      "its own answer (query i -> passage i); made by "
                      "corpora/scripts/make_retrieval_probe.py",
            "queries": queries, "passages": passages}
-    with open(dst, "w", encoding="utf-8") as fh:
-        json.dump(out, fh, indent=0, ensure_ascii=False)
-        fh.write("\n")
+    write_set(dst, out)
     print(f"{len(queries)} labelled queries over {len(passages)} passages -> {dst}")
 
 
