@@ -126,9 +126,19 @@ class EmbedActor:
     embeds batches of texts."""
 
     def __init__(self, embedder_id: str, fault: str | None = None,
-                 backend: str = "torch-fp32") -> None:
-        from kb.embedder import make_backend, make_embedder
+                 backend: str = "torch-fp32", int8: str | None = None) -> None:
+        from kb.embedder import int8_kernels, make_backend, make_embedder
 
+        if int8 and backend.endswith("int8"):
+            from kb.embed_select import cpu_info
+            from kb.errors import KBError
+
+            here = int8_kernels(cpu_info())
+            if here != int8:  # their vectors differ (kb.embedder.int8_kernels): never mixed
+                raise KBError(f"this Ray node ({cpu_info()['model']}) runs {here} int8 kernels, "
+                              f"the driver {int8} ones: their {backend} vectors differ too "
+                              "much to share a KB. Build with an agreeing backend "
+                              "(--embed-backend onnx-fp32) or on like CPUs")
         self.embedder = (make_embedder(embedder_id) if embedder_id.startswith("hash-")
                          else make_backend(embedder_id, backend))
         self.fault = fault
@@ -260,7 +270,11 @@ class RayEngine:
         if actors is None:
             cls = self._ray.remote(num_cpus=EMBED_CPUS, max_restarts=-1,
                                    max_task_retries=-1)(EmbedActor)
-            actors = [cls.remote(embedder.model_id, self.fault, backend_name(embedder))
+            from kb.embed_select import cpu_info
+            from kb.embedder import int8_kernels
+
+            actors = [cls.remote(embedder.model_id, self.fault, backend_name(embedder),
+                                 int8_kernels(cpu_info()))
                       for _ in range(self._pool())]
             self._embedders[key] = actors
 

@@ -116,3 +116,18 @@ def test_the_retrieval_gate_stays_with_a_kb_kept_on_its_backend(tmp_path):
     build([_corpus(tmp_path, 4)], kb, OPTS, embedder=FakeBackend("onnx", "int8"), update=True)
     kept = KnowledgeBase(kb).current().embedder["retrieval"]
     assert kept["from_version"] == first["kb_version"] and kept["ndcg10"] == 0.934
+
+
+def test_a_ray_node_with_other_int8_kernels_is_refused(monkeypatch):
+    """On a Ray cluster every node embeds with the driver's backend; int8 vectors from a node
+    whose int8 kernels differ from the driver's would mix in one KB: that node refuses,
+    saying why, before it loads anything. Like nodes, and other backends, go ahead."""
+    from ingest.ray_engine import EmbedActor
+    from kb import embed_select
+
+    monkeypatch.setattr(embed_select, "cpu_info",
+                        lambda: {"model": "node-cpu", "features": ["avx2", "fma"]})
+    with pytest.raises(KBError, match="runs saturating int8 kernels, the driver exact"):
+        EmbedActor("all-MiniLM-L6-v2", None, "onnx-int8", "exact")
+    assert EmbedActor("hash-64", None, "onnx-int8", "saturating").embedder.dim == 64
+    assert EmbedActor("hash-64", None, "torch-fp32", "exact").embedder.dim == 64
