@@ -185,6 +185,12 @@ def backend_name(embedder: Any) -> str:
     return f"{getattr(embedder, 'backend', 'torch')}-{embedder.precision}"
 
 
+def block_backend(info: dict[str, Any]) -> str:
+    """The backend named by a manifest embedder block; blocks from before backends were
+    recorded were torch at their precision."""
+    return str(info.get("backend") or f"torch-{info.get('precision', 'fp32')}")
+
+
 def make_backend(model: str, backend: str) -> Embedder:
     """A real model on a named backend (kb.embed_select.BACKENDS)."""
     kind, _, precision = backend.partition("-")
@@ -237,8 +243,7 @@ def may_mix(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
     if a.get("model") != b.get("model") or a.get("dim") != b.get("dim"):
         return False
-    if (a.get("backend") or f"torch-{a.get('precision', 'fp32')}") == \
-            (b.get("backend") or f"torch-{b.get('precision', 'fp32')}"):
+    if block_backend(a) == block_backend(b):
         return _same_int8_kernels(a, b)
     return all(_trivial(x) or agrees(x.get("agreement")) for x in (a, b))
 
@@ -264,7 +269,7 @@ def embedder_for_manifest(info: dict[str, Any]) -> Embedder:
     model = str(info.get("model"))
     if model.startswith("hash-"):
         return make_embedder(model)
-    backend = info.get("backend") or f"torch-{info.get('precision', 'fp32')}"
+    backend = block_backend(info)
     runtime = _missing_runtime(backend)
     if runtime:
         ref = {"model": model, "dim": info.get("dim"), "backend": "torch-fp32"}

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from kb.embedder import embedder_for_manifest, make_backend, may_mix
+from kb.embedder import block_backend, embedder_for_manifest, make_backend, may_mix
 from kb.errors import KBError
 from kb.records import ScoredPassage
 from kb.store import Version
@@ -60,7 +60,7 @@ def query_backend(info: dict[str, Any]) -> str | None:
     from kb.onnx_embedder import onnxruntime_available
 
     model = str(info.get("model", ""))
-    own = info.get("backend") or f"torch-{info.get('precision', 'fp32')}"
+    own = block_backend(info)
     wanted = os.environ.get(QUERY_BACKEND_ENV, "auto")
     if wanted == "kb" or model.startswith("hash-"):
         return None

@@ -118,7 +118,9 @@ def info(d: dict[str, Any]) -> None:
 def embedder(e: dict[str, Any]) -> str:
     """The manifest's embedder block in a line or three: model, backend, why it was chosen
     and how its vectors compare with fp32 (`--json` has the whole block)."""
-    backend = e.get("backend") or f"torch-{e.get('precision', 'fp32')}"
+    from kb.embedder import block_backend
+
+    backend = block_backend(e)
     cpu = e.get("cpu") or {}
     line = f"{e.get('model')} ({e.get('dim')} dims) on {backend}"
     if cpu:
