@@ -128,6 +128,8 @@ def embedder(e: dict[str, Any]) -> str:
         line += f", built on {cpu.get('model')}" + (f" [{caps}]" if caps else "")
     if e.get("chosen_by"):
         line += f", chosen by {e['chosen_by']}"
+    if e.get("int8_kernels"):
+        line += f"; int8 kernels: {e['int8_kernels']}"
     out = [line]
     agreement = e.get("agreement") or {}
     if agreement:
@@ -140,6 +142,5 @@ def embedder(e: dict[str, Any]) -> str:
         fp32 = gate.get("fp32") or {}
         out.append(f"  retrieval on {gate.get('queries')} labelled queries (nDCG@10 / R@1): "
                    f"{gate.get('ndcg10')} / {gate.get('r1')} vs fp32 {fp32.get('ndcg10')} / "
-                   f"{fp32.get('r1')}" + (f"; int8 kernels: {e['int8_kernels']}"
-                                          if e.get("int8_kernels") else ""))
+                   f"{fp32.get('r1')}")
     return "\n".join(out)
